@@ -1,0 +1,1 @@
+"""pytest-cnnperf: training-performance regression tests for Keras CNNs."""
