@@ -1,1 +1,12 @@
-"""pytest-cnnperf: training-performance regression tests for Keras CNNs."""
+"""pytest-cnnperf: training-performance regression tests for Keras CNNs.
+
+Importing this package is cheap: the decorators only record what a test
+names; TensorFlow and Keras are imported when a test runs.
+"""
+
+from __future__ import annotations
+
+from pytest_cnnperf.markers import dataset, model
+
+__all__ = ["dataset", "model"]
+__version__ = "0.1.0"

@@ -1,0 +1,95 @@
+"""Options resolved once, at configure time, into a frozen dataclass.
+
+Precedence for every setting: the command line, then the ini key, then the
+built-in default. Hooks and fixtures read ``config.stash[CONFIG_KEY]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_cnnperf import options as opts
+
+
+@dataclass(frozen=True)
+class CnnperfConfig:
+    """Every ``--cnnperf-*`` setting of one pytest session, parsed."""
+
+    gpu: bool
+    device_index: int | None
+    epochs: int
+    seed: int
+    deterministic: bool
+    precision: str
+    json_path: Path | None
+    data_dir: Path | None
+    data_mode: str
+    offline: bool
+    rootdir: Path
+
+    @property
+    def device_kind(self) -> str:
+        return "gpu" if self.gpu else "cpu"
+
+    @classmethod
+    def from_pytest_config(cls, config: pytest.Config) -> CnnperfConfig:
+        """Resolve the options; raise ``pytest.UsageError`` for a bad ini value."""
+        values = {option.dest: _resolve(config, option) for option in opts.OPTIONS}
+        rootdir = Path(config.rootpath)
+        invocation_dir = Path(config.invocation_params.dir)
+        # A path on the command line is relative to where pytest was started;
+        # one in the ini file is relative to the project root.
+        data_dir_base = (
+            invocation_dir if config.getoption("cnnperf_data_dir") is not None else rootdir
+        )
+        gpu = bool(values["cnnperf_gpu"])
+        data_mode = values["cnnperf_data"] or ("real" if gpu else "auto")
+        return cls(
+            gpu=gpu,
+            device_index=values["cnnperf_device"],
+            epochs=values["cnnperf_epochs"],
+            seed=values["cnnperf_seed"],
+            deterministic=bool(values["cnnperf_deterministic"]),
+            precision=values["cnnperf_precision"],
+            json_path=_path(values["cnnperf_json"], invocation_dir),
+            data_dir=_path(values["cnnperf_data_dir"], data_dir_base),
+            data_mode=data_mode,
+            offline=bool(values["cnnperf_offline"]),
+            rootdir=rootdir,
+        )
+
+
+def _resolve(config: pytest.Config, option: opts.Option) -> Any:
+    cli = config.getoption(option.dest)
+    if cli is not None:
+        return cli
+    if not option.ini:
+        return None
+    raw = config.getini(option.ini)
+    if option.is_flag:
+        return bool(raw)
+    if raw in ("", None):
+        raw = option.default
+    if not raw:
+        return None
+    assert option.parse is not None
+    try:
+        return option.parse(str(raw))
+    except argparse.ArgumentTypeError as exc:
+        raise pytest.UsageError(f"ini option {option.ini} = {raw!r}: {exc}") from None
+
+
+def _path(value: str | None, base: Path) -> Path | None:
+    if not value:
+        return None
+    path = Path(os.path.expanduser(value))
+    return path if path.is_absolute() else base / path
+
+
+CONFIG_KEY = pytest.StashKey[CnnperfConfig]()

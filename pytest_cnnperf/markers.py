@@ -1,0 +1,166 @@
+"""The ``@model`` and ``@dataset`` decorators and per-test settings.
+
+``model(...)`` and ``dataset(...)`` parametrize the ``cnnperf_model`` and
+``cnnperf_dataset`` fixtures indirectly, with readable ids, and may carry
+settings; settings also come from ``@pytest.mark.cnnperf(...)``. The closest
+marker wins for each key. Unknown keys are reported when the test is set up.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, Union
+
+import pytest
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Every key a test may set, with what it means; the error for an unknown key
+#: lists these.
+SETTINGS: Mapping[str, str] = {
+    "epochs": "measured epochs (whole number >= 1)",
+    "warmup_epochs": "epochs timed but excluded from the median (whole number >= 0)",
+    "batch_size": "training batch size (whole number >= 1)",
+    "learning_rate": "learning rate overriding the model's recipe (number > 0)",
+    "steps_per_epoch": "cap on training steps per epoch (whole number >= 1)",
+    "repeats": "whole training runs whose measured epochs are pooled (whole number >= 1)",
+    "tolerance_epoch_time": "allowed slowdown of the median epoch, e.g. '20%'",
+    "tolerance_images_per_second": "allowed drop of images per second, e.g. '20%'",
+    "tolerance_accuracy": "allowed drop of held-out accuracy in points, e.g. 0.02",
+}
+
+
+class SettingsError(ValueError):
+    """A test's cnnperf settings are wrong; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What ``@model`` names: a zoo model by name, or a user's builder."""
+
+    name: str
+    builder: Callable[..., Any] | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """What ``@dataset`` names: a data set, its subset sizes and loader options."""
+
+    name: str
+    train_size: int | None = None
+    test_size: int | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+    loader: Callable[..., Any] | None = None
+
+    def __str__(self) -> str:
+        return self.name
+
+
+ModelArg = Union[str, Callable[..., Any]]
+
+
+def _model_spec(item: ModelArg, options: Mapping[str, Any]) -> ModelSpec:
+    if isinstance(item, str):
+        return ModelSpec(name=item, options=dict(options))
+    if callable(item):
+        name = getattr(item, "__name__", type(item).__name__)
+        return ModelSpec(name=name, builder=item, options=dict(options))
+    raise TypeError(
+        "Expected a model name or a callable that returns a keras.Model. "
+        f"Received: model={item!r}"
+    )
+
+
+def model(
+    spec: ModelArg | Iterable[ModelArg],
+    *,
+    model_options: Mapping[str, Any] | None = None,
+    **settings: Any,
+) -> Callable[[F], F]:
+    """Parametrize ``cnnperf_model`` with one or several models.
+
+    Args:
+        spec: a zoo name (``"lenet5"``), a callable returning a ``keras.Model``
+            (called with ``input_shape`` and ``num_classes`` when it accepts
+            them), or a list of these: one test each, with the names as ids.
+        model_options: keyword options passed to the builder (for example
+            ``{"batch_norm": True}`` for ``alexnet``).
+        **settings: per-test settings (see ``SETTINGS``).
+    """
+    items = [spec] if isinstance(spec, str) or callable(spec) else list(spec)
+    specs = [_model_spec(item, model_options or {}) for item in items]
+    return _decorate("cnnperf_model", specs, settings)
+
+
+def dataset(
+    spec: str | Callable[..., Any] | Iterable[str],
+    *,
+    train_size: int | None = None,
+    test_size: int | None = None,
+    **options: Any,
+) -> Callable[[F], F]:
+    """Parametrize ``cnnperf_dataset`` with one or several data sets.
+
+    Args:
+        spec: a data set name (``"mnist"``), a list of names, or a callable
+            returning a ``pytest_cnnperf.datasets.Dataset`` or a tuple
+            ``(x_train, y_train, x_test, y_test)``.
+        train_size: stratified training subset size (default: all).
+        test_size: stratified held-out subset size (default: all).
+        **options: loader options (``split="test"``, ``image_size=227``,
+            ``label_mode="coarse"``...); keys that are per-test settings
+            (``epochs``, ``batch_size``...) are taken as settings instead.
+    """
+    settings = {key: options.pop(key) for key in list(options) if key in SETTINGS}
+    if callable(spec) and not isinstance(spec, str):
+        name = getattr(spec, "__name__", type(spec).__name__)
+        specs = [DatasetSpec(name, train_size, test_size, dict(options), loader=spec)]
+    else:
+        names = [spec] if isinstance(spec, str) else list(spec)
+        specs = [DatasetSpec(str(n), train_size, test_size, dict(options)) for n in names]
+    return _decorate("cnnperf_dataset", specs, settings)
+
+
+def _decorate(argname: str, specs: list[Any], settings: Mapping[str, Any]) -> Callable[[F], F]:
+    ids = [str(s) for s in specs]
+    parametrize = pytest.mark.parametrize(argname, specs, ids=ids, indirect=True)
+    marker = pytest.mark.cnnperf(**settings) if settings else None
+
+    def apply(function: F) -> F:
+        decorated = parametrize(function)
+        return marker(decorated) if marker is not None else decorated
+
+    return apply
+
+
+def collect_settings(markers: Iterable[pytest.Mark]) -> dict[str, Any]:
+    """Merge the settings of a test's ``cnnperf`` markers, closest first.
+
+    Raises ``SettingsError`` naming unknown keys and listing the known ones.
+    """
+    merged: dict[str, Any] = {}
+    for mark in markers:
+        if mark.args:
+            raise SettingsError(
+                "The cnnperf marker takes keyword settings only, such as "
+                f"@pytest.mark.cnnperf(epochs=2). Received: args={mark.args!r}"
+            )
+        for key, value in mark.kwargs.items():
+            merged.setdefault(key, value)
+    unknown = sorted(set(merged) - set(SETTINGS))
+    if unknown:
+        hints = []
+        for key in unknown:
+            close = difflib.get_close_matches(key, list(SETTINGS), n=1)
+            hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise SettingsError(
+            f"Unknown cnnperf setting{'s' if len(unknown) > 1 else ''}: {', '.join(hints)}. "
+            f"Known settings: {', '.join(sorted(SETTINGS))}."
+        )
+    return merged

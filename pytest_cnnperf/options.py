@@ -1,0 +1,200 @@
+"""Command-line options, their ini twins, and the parsers for their values.
+
+Each parser raises ``argparse.ArgumentTypeError`` naming the expected form, so
+argparse reports a bad command-line value, and ``config.CnnperfConfig`` reuses
+the same parser for the ini value and names the ini key.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pytest
+
+DEFAULT_EPOCHS = 3
+DEFAULT_SEED = 0
+DEFAULT_JSON = ""
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+DATA_MODES = ("auto", "real")
+COMPARE_MODES = ("fail", "warn", "off")
+
+
+def parse_positive_int(text: str) -> int:
+    """Parse a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number of at least 1, got {text!r}"
+        ) from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
+
+
+def parse_seed(text: str) -> int:
+    """Parse a seed: a whole number from 0 to 2**32 - 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number from 0 to 4294967295, got {text!r}"
+        ) from None
+    if not 0 <= value <= 2**32 - 1:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number from 0 to 4294967295, got {text!r}"
+        )
+    return value
+
+
+def parse_bool(text: str) -> bool:
+    """Parse an ini-style boolean."""
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def parse_device(text: str) -> int | None:
+    """Parse a device index, or ``auto`` (one device per xdist worker)."""
+    if text.strip().lower() == "auto":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected 'auto' or a device index of 0 or more, got {text!r}"
+        ) from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(
+            f"expected 'auto' or a device index of 0 or more, got {text!r}"
+        )
+    return value
+
+
+def _choice(name: str, choices: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if text not in choices:
+            raise argparse.ArgumentTypeError(
+                f"expected one of {', '.join(choices)}, got {text!r}"
+            )
+        return text
+
+    parse.__name__ = f"parse_{name}"
+    return parse
+
+
+parse_precision = _choice("precision", PRECISIONS)
+parse_data_mode = _choice("data_mode", DATA_MODES)
+parse_compare_mode = _choice("compare_mode", COMPARE_MODES)
+
+
+def parse_path(text: str) -> str:
+    """Accept any non-empty path."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a path, got an empty value")
+    return text
+
+
+@dataclass(frozen=True)
+class Option:
+    """One ``--cnnperf-*`` option and its ini twin (``ini`` empty when none)."""
+
+    flag: str
+    dest: str
+    help: str
+    metavar: str | None
+    parse: Callable[[str], Any] | None
+    ini: str
+    ini_type: str = "string"
+    default: str | None = None
+
+    @property
+    def is_flag(self) -> bool:
+        return self.parse is None
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "--cnnperf-gpu", "cnnperf_gpu",
+        "run on the GPU; stop at start if TensorFlow sees none (default: pinned to the CPU)",
+        None, None, "cnnperf_gpu", "bool",
+    ),
+    Option(
+        "--cnnperf-device", "cnnperf_device",
+        "index of the device to train on, or 'auto' to give each xdist worker its own "
+        "device (default: auto)",
+        "INDEX", parse_device, "cnnperf_device", default="auto",
+    ),
+    Option(
+        "--cnnperf-epochs", "cnnperf_epochs",
+        f"measured epochs for tests that set none (default: {DEFAULT_EPOCHS})",
+        "N", parse_positive_int, "cnnperf_epochs", default=str(DEFAULT_EPOCHS),
+    ),
+    Option(
+        "--cnnperf-seed", "cnnperf_seed",
+        f"seed for Python, NumPy and Keras in every test (default: {DEFAULT_SEED})",
+        "N", parse_seed, "cnnperf_seed", default=str(DEFAULT_SEED),
+    ),
+    Option(
+        "--cnnperf-deterministic", "cnnperf_deterministic",
+        "use TensorFlow's deterministic op implementations (slower; default: off)",
+        None, None, "cnnperf_deterministic", "bool",
+    ),
+    Option(
+        "--cnnperf-precision", "cnnperf_precision",
+        f"Keras dtype policy, one of {', '.join(PRECISIONS)} (default: float32)",
+        "POLICY", parse_precision, "cnnperf_precision", default="float32",
+    ),
+    Option(
+        "--cnnperf-json", "cnnperf_json",
+        "write the results as JSON to PATH (default: no file)",
+        "PATH", parse_path, "cnnperf_json", default=DEFAULT_JSON,
+    ),
+    Option(
+        "--cnnperf-data-dir", "cnnperf_data_dir",
+        "directory searched first for data set files; CNNPERF_DATA_DIR is the next "
+        "place (default: none)",
+        "DIR", parse_path, "cnnperf_data_dir",
+    ),
+    Option(
+        "--cnnperf-data", "cnnperf_data",
+        "'real' fails a test whose data set is missing; 'auto' trains on synthetic data "
+        "of the same shape instead and says so (default: auto on CPU, real with --cnnperf-gpu)",
+        "MODE", parse_data_mode, "cnnperf_data",
+    ),
+    Option(
+        "--cnnperf-offline", "cnnperf_offline",
+        "never download a data set (default: downloads allowed)",
+        None, None, "cnnperf_offline", "bool",
+    ),
+)
+
+
+def add_options(parser: pytest.Parser) -> None:
+    """Register every option in the ``cnnperf`` group, and the ini twins."""
+    group = parser.getgroup("cnnperf", "training-performance regression tests (pytest-cnnperf)")
+    for option in OPTIONS:
+        if option.is_flag:
+            group.addoption(
+                option.flag, action="store_true", dest=option.dest, default=None,
+                help=option.help,
+            )
+        else:
+            group.addoption(
+                option.flag, dest=option.dest, metavar=option.metavar, type=option.parse,
+                default=None, help=option.help,
+            )
+        if option.ini:
+            parser.addini(
+                option.ini,
+                help=f"ini twin of {option.flag}: {option.help}",
+                type="bool" if option.ini_type == "bool" else "string",
+                default=False if option.ini_type == "bool" else (option.default or ""),
+            )

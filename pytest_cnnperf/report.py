@@ -1,0 +1,140 @@
+"""Rich tables rendered to text for pytest's terminal reporter.
+
+rich is imported here only, when a summary is printed. The text goes through
+the terminal reporter, so ``-q``, ``--color`` and ``-p no:terminal`` apply.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from pytest_cnnperf.results import TestRecord, TrainResult
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+VERDICT_STYLES = {
+    "pass": "green",
+    "improved": "bold green",
+    "new": "cyan",
+    "unstable": "yellow",
+    "regressed": "bold red",
+    "failed": "red",
+}
+
+
+def format_seconds(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value < 1:
+        return f"{value * 1000:.1f} ms"
+    return f"{value:.2f} s"
+
+
+def format_rate(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}"
+
+
+def format_accuracy(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def format_params(value: int) -> str:
+    return f"{value:,}"
+
+
+def epoch_table(record: TestRecord, run: TrainResult, run_number: int) -> Table:
+    """Per-epoch table of one run; warm-up epochs marked and kept out of the median."""
+    from rich.table import Table
+
+    title = f"{record.node_id}"
+    if len(record.runs) > 1:
+        title += f" (run {run_number} of {len(record.runs)})"
+    caption = (
+        f"{run.model} on {run.dataset} ({run.data_source} data), {format_params(run.params)} "
+        f"params, batch {run.batch_size}, {run.device}; median of measured epochs "
+        f"{format_seconds(run.epoch_seconds_median)}"
+    )
+    table = Table(title=title, caption=caption, title_justify="left", caption_justify="left")
+    table.add_column("epoch", justify="right")
+    table.add_column("seconds", justify="right")
+    table.add_column("steps", justify="right")
+    table.add_column("images/s", justify="right")
+    table.add_column("loss", justify="right")
+    table.add_column("accuracy", justify="right")
+    table.add_column("", justify="left")
+    for epoch in run.epochs:
+        table.add_row(
+            str(epoch.index),
+            f"{epoch.seconds:.3f}",
+            str(epoch.steps),
+            format_rate(epoch.images_per_second),
+            f"{epoch.loss:.4f}",
+            format_accuracy(epoch.accuracy),
+            "warm-up" if epoch.warmup else "",
+            style="dim" if epoch.warmup else None,
+        )
+    return table
+
+
+def summary_table(records: Sequence[TestRecord]) -> Table:
+    """One line per test: model, data set, params, median epoch, images/s, accuracy, verdict."""
+    from rich.table import Table
+
+    table = Table(title="cnnperf summary", title_justify="left")
+    table.add_column("test", overflow="fold")
+    table.add_column("model")
+    table.add_column("data set")
+    table.add_column("params", justify="right")
+    table.add_column("median epoch", justify="right")
+    table.add_column("images/s", justify="right")
+    table.add_column("accuracy", justify="right")
+    table.add_column("verdict")
+    for record in records:
+        run = record.runs[-1] if record.runs else None
+        dataset = record.dataset or (run.dataset if run else "")
+        if run is not None and run.data_source == "synthetic":
+            dataset += " (synthetic)"
+        verdict = record.verdict
+        table.add_row(
+            record.node_id,
+            record.model or (run.model if run else ""),
+            dataset,
+            format_params(run.params) if run else "-",
+            format_seconds(record.epoch_seconds_median),
+            format_rate(record.images_per_second_median),
+            format_accuracy(record.accuracy),
+            f"[{VERDICT_STYLES.get(verdict, '')}]{verdict}[/]" if verdict in VERDICT_STYLES else verdict,
+        )
+    return table
+
+
+def render_summary(
+    records: Sequence[TestRecord], *, color: bool, width: int, epoch_tables: bool
+) -> str:
+    """Render the per-epoch tables (unless quiet) and the summary table to text."""
+    from rich.console import Console
+
+    buffer = io.StringIO()
+    console = Console(
+        file=buffer,
+        width=max(width, 60),
+        force_terminal=color,
+        no_color=not color,
+        color_system="standard" if color else None,
+        highlight=False,
+        emoji=False,
+        soft_wrap=False,
+    )
+    if epoch_tables:
+        for record in records:
+            for number, run in enumerate(record.runs, start=1):
+                console.print(epoch_table(record, run, number))
+                if run.fallback_reason:
+                    console.print(
+                        f"  synthetic data stood in for {run.dataset}: {run.fallback_reason}"
+                    )
+    console.print(summary_table(records))
+    return buffer.getvalue()

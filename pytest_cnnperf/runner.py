@@ -1,0 +1,426 @@
+"""The ``cnnperf`` fixture's runner: timed training and accuracy checks.
+
+Imported only when a test asks for a cnnperf fixture, never at plugin load.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pytest
+
+from pytest_cnnperf import devices, timing
+from pytest_cnnperf.backend import import_keras, import_tensorflow
+from pytest_cnnperf.markers import DatasetSpec, ModelSpec, SettingsError
+from pytest_cnnperf.results import AccuracyCheck, EpochResult, TrainResult
+
+if TYPE_CHECKING:
+    import keras
+
+    from pytest_cnnperf.config import CnnperfConfig
+    from pytest_cnnperf.datasets import Dataset
+    from pytest_cnnperf.models.recipe import Recipe
+
+#: The recipe for a user's model that brings none.
+DEFAULT_RECIPE_KWARGS: Mapping[str, Any] = {
+    "optimizer": "Adam",
+    "learning_rate": 1e-3,
+    "batch_size": 32,
+    "epochs": 3,
+    "source": "pytest-cnnperf default for models without a documented recipe",
+}
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Per-process TensorFlow set-up, done once before the first operation."""
+
+    placement: devices.Placement
+    precision: str
+    deterministic: bool
+
+
+_RUNTIME: Runtime | None = None
+
+
+def initialize_runtime(cfg: CnnperfConfig, worker_id: str | None) -> Runtime:
+    """Pin devices, set precision and determinism once per process."""
+    global _RUNTIME
+    if _RUNTIME is not None:
+        return _RUNTIME
+    tf = import_tensorflow()
+    keras = import_keras()
+    try:
+        placement = devices.pin(
+            tf, gpu=cfg.gpu, requested=cfg.device_index, worker_id=worker_id
+        )
+    except devices.DeviceError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    keras.mixed_precision.set_global_policy(cfg.precision)
+    if cfg.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    _RUNTIME = Runtime(placement, cfg.precision, cfg.deterministic)
+    return _RUNTIME
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and the Keras backend."""
+    random.seed(seed)
+    np.random.seed(seed)
+    import_keras().utils.set_random_seed(seed)
+
+
+@dataclass
+class ModelUnderTest:
+    """A built model with the name, recipe and builder it came from."""
+
+    name: str
+    model: keras.Model
+    recipe: Recipe
+    rebuild: Callable[[], keras.Model]
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def params(self) -> int:
+        return int(self.model.count_params())
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        shape = tuple(self.model.input_shape[1:])
+        return shape  # type: ignore[return-value]
+
+
+def default_recipe() -> Recipe:
+    from pytest_cnnperf.models.recipe import Recipe
+
+    return Recipe(**DEFAULT_RECIPE_KWARGS)
+
+
+def build_model(spec: ModelSpec, ds: Dataset, device_name: str) -> ModelUnderTest:
+    """Build the model a test named, for the data set's input shape and classes."""
+    from pytest_cnnperf import models
+
+    input_shape = tuple(ds.input_shape)
+    tf = import_tensorflow()
+
+    if spec.builder is None:
+        recipe = models.recipe(spec.name)
+
+        def make() -> keras.Model:
+            with tf.device(device_name):
+                return models.build(
+                    spec.name, input_shape=input_shape, num_classes=ds.num_classes, **spec.options
+                )
+    else:
+        builder = spec.builder
+        recipe = getattr(builder, "cnnperf_recipe", None) or default_recipe()
+        accepted = _accepted_keywords(builder)
+        kwargs: dict[str, Any] = dict(spec.options)
+        if accepted is None or "input_shape" in accepted:
+            kwargs["input_shape"] = input_shape
+        if accepted is None or "num_classes" in accepted:
+            kwargs["num_classes"] = ds.num_classes
+
+        def make() -> keras.Model:
+            with tf.device(device_name):
+                built = builder(**kwargs)
+            keras = import_keras()
+            if not isinstance(built, keras.Model):
+                raise TypeError(
+                    f"The model builder {spec.name!r} must return a keras.Model. "
+                    f"Received: {type(built).__name__}"
+                )
+            return built
+
+    return ModelUnderTest(spec.name, make(), recipe, make, spec.options)
+
+
+def _accepted_keywords(builder: Callable[..., Any]) -> set[str] | None:
+    """Keyword names the builder takes; None when it takes ``**kwargs``."""
+    try:
+        parameters = inspect.signature(builder).parameters.values()
+    except (TypeError, ValueError):
+        return set()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return None
+    return {p.name for p in parameters}
+
+
+def load_dataset(spec: DatasetSpec, cfg: CnnperfConfig) -> Dataset:
+    """Load the data set a test named, with the session's data options."""
+    from pytest_cnnperf import datasets
+
+    if spec.loader is not None:
+        return datasets.from_user(spec.name, spec.loader(), train_size=spec.train_size,
+                                  test_size=spec.test_size, seed=cfg.seed)
+    return datasets.load(
+        spec.name,
+        data_dir=cfg.data_dir,
+        train_size=spec.train_size,
+        test_size=spec.test_size,
+        seed=cfg.seed,
+        mode=cfg.data_mode,  # type: ignore[arg-type]
+        offline=cfg.offline,
+        **spec.options,
+    )
+
+
+def _positive_int(name: str, value: Any, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise SettingsError(
+            f"Expected {name} to be a whole number of at least {minimum}. "
+            f"Received: {name}={value!r}"
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class TrainPlan:
+    """The resolved settings of one ``train`` call."""
+
+    epochs: int
+    warmup_epochs: int
+    batch_size: int
+    learning_rate: float
+    steps_per_epoch: int | None
+    repeats: int
+
+
+def resolve_plan(
+    arguments: Mapping[str, Any], settings: Mapping[str, Any], cfg: CnnperfConfig, recipe: Recipe
+) -> TrainPlan:
+    """Explicit ``train`` arguments, then marker settings, then options, then the recipe."""
+
+    def pick(key: str, fallback: Any) -> Any:
+        if arguments.get(key) is not None:
+            return arguments[key]
+        if settings.get(key) is not None:
+            return settings[key]
+        return fallback
+
+    learning_rate = pick("learning_rate", recipe.learning_rate)
+    if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)) or not (
+        learning_rate > 0
+    ):
+        raise SettingsError(
+            f"Expected learning_rate to be a number above 0. Received: learning_rate={learning_rate!r}"
+        )
+    steps = pick("steps_per_epoch", None)
+    return TrainPlan(
+        epochs=_positive_int("epochs", pick("epochs", cfg.epochs)),
+        warmup_epochs=_positive_int("warmup_epochs", pick("warmup_epochs", 1), minimum=0),
+        batch_size=_positive_int("batch_size", pick("batch_size", recipe.batch_size)),
+        learning_rate=float(learning_rate),
+        steps_per_epoch=None if steps is None else _positive_int("steps_per_epoch", steps),
+        repeats=_positive_int("repeats", pick("repeats", 1)),
+    )
+
+
+class Runner:
+    """The ``cnnperf`` fixture: ``train`` models with timed epochs, check accuracy."""
+
+    def __init__(
+        self,
+        cfg: CnnperfConfig,
+        runtime: Runtime,
+        settings: Mapping[str, Any],
+        on_result: Callable[[TrainResult], None],
+        on_check: Callable[[AccuracyCheck], None],
+    ) -> None:
+        self.config = cfg
+        self.runtime = runtime
+        self.settings = dict(settings)
+        self._on_result = on_result
+        self._on_check = on_check
+        self.results: list[TrainResult] = []
+
+    @property
+    def device(self) -> str:
+        """The TensorFlow device name this process trains on."""
+        return self.runtime.placement.device_name
+
+    def train(
+        self,
+        model: ModelUnderTest | keras.Model,
+        dataset: Dataset,
+        *,
+        epochs: int | None = None,
+        batch_size: int | None = None,
+        warmup_epochs: int | None = None,
+        learning_rate: float | None = None,
+        steps_per_epoch: int | None = None,
+        repeats: int | None = None,
+    ) -> TrainResult:
+        """Train with timed epochs; return the last run's result.
+
+        Args:
+            model: the ``cnnperf_model`` fixture, or any compiled-or-not
+                ``keras.Model`` (trained with the default recipe).
+            dataset: the ``cnnperf_dataset`` fixture or a loaded ``Dataset``.
+            epochs: measured epochs (default: the test's setting, then
+                ``--cnnperf-epochs``).
+            batch_size: default: the test's setting, then the model's recipe.
+            warmup_epochs: epochs timed but kept out of the median (default 1).
+            learning_rate: default: the test's setting, then the recipe.
+            steps_per_epoch: cap on steps per epoch (default: the whole set).
+            repeats: whole runs from fresh weights whose measured epochs are
+                pooled for the comparison (default 1).
+
+        Returns:
+            The ``TrainResult`` of the last run; every run is reported.
+        """
+        mut = model if isinstance(model, ModelUnderTest) else _wrap_plain_model(model)
+        arguments = {
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "warmup_epochs": warmup_epochs,
+            "learning_rate": learning_rate,
+            "steps_per_epoch": steps_per_epoch,
+            "repeats": repeats,
+        }
+        try:
+            plan = resolve_plan(arguments, self.settings, self.config, mut.recipe)
+        except SettingsError as exc:
+            pytest.fail(str(exc), pytrace=False)
+        result: TrainResult | None = None
+        for repeat in range(plan.repeats):
+            keras_model = mut.model if repeat == 0 else mut.rebuild()
+            result = self._train_once(mut, keras_model, dataset, plan, repeat)
+            self.results.append(result)
+            self._on_result(result)
+        assert result is not None
+        return result
+
+    def _train_once(
+        self, mut: ModelUnderTest, keras_model: keras.Model, ds: Dataset, plan: TrainPlan,
+        repeat: int,
+    ) -> TrainResult:
+        from pytest_cnnperf import datasets
+        from pytest_cnnperf.datasets import pipeline
+
+        tf = import_tensorflow()
+        keras = import_keras()
+        recipe = mut.recipe
+        prepared = datasets.prepare(
+            ds, input_shape=mut.input_shape, input_scale=recipe.input_scale
+        )
+        seed = self.config.seed + repeat
+        seed_everything(seed)
+        augmentation = recipe.augmentation.layers(seed) if recipe.augmentation else None
+        with tf.device(self.device):
+            train_data = pipeline.training_pipeline(
+                prepared.x_train, prepared.y_train, batch_size=plan.batch_size, seed=seed,
+                augmentation_layers=augmentation or None,
+            )
+            if plan.steps_per_epoch is not None:
+                train_data = train_data.take(plan.steps_per_epoch)
+            keras_model.compile(
+                optimizer=recipe.make_optimizer(plan.learning_rate),
+                loss=recipe.make_loss(),
+                metrics=["accuracy"],
+            )
+            recorder = timing.EpochRecorder(lambda: devices.synchronize(tf))
+            callbacks = [timing.keras_callback(recorder)]
+            if recipe.lr_steps:
+                callbacks.append(
+                    keras.callbacks.LearningRateScheduler(
+                        lambda epoch, _lr: recipe.learning_rate_at(
+                            max(epoch - plan.warmup_epochs, 0), plan.learning_rate
+                        )
+                    )
+                )
+            keras_model.fit(
+                train_data, epochs=plan.warmup_epochs + plan.epochs, verbose=0,
+                callbacks=callbacks,
+            )
+        if recorder.non_finite is not None:
+            bad = recorder.non_finite
+            pytest.fail(
+                f"The training loss of {mut.name} on {ds.name} became {bad.value} at epoch "
+                f"{bad.epoch + 1}, step {bad.step + 1} (batch size {plan.batch_size}, "
+                f"learning rate {plan.learning_rate:g}). Lower the learning rate or check "
+                "the model and its inputs.",
+                pytrace=False,
+            )
+        train_images = int(prepared.x_train.shape[0])
+        epochs: list[EpochResult] = []
+        for timed in recorder.epochs:
+            images = min(timed.steps * plan.batch_size, train_images)
+            metrics = {k: v for k, v in timed.logs.items() if k not in ("loss", "learning_rate")}
+            epochs.append(
+                EpochResult(
+                    index=timed.index + 1,
+                    seconds=timed.seconds,
+                    steps=timed.steps,
+                    images=images,
+                    loss=timed.logs.get("loss", math.nan),
+                    metrics=metrics,
+                    warmup=timed.index < plan.warmup_epochs,
+                )
+            )
+        accuracy = None
+        test_images = int(prepared.x_test.shape[0])
+        if test_images:
+            with tf.device(self.device):
+                evaluation = pipeline.evaluation_pipeline(
+                    prepared.x_test, prepared.y_test, batch_size=max(plan.batch_size, 256)
+                )
+                scores = keras_model.evaluate(evaluation, verbose=0, return_dict=True)
+            accuracy = float(scores["accuracy"])
+        return TrainResult(
+            model=mut.name,
+            dataset=ds.name,
+            data_source=ds.source,
+            params=int(keras_model.count_params()),
+            batch_size=plan.batch_size,
+            epochs=tuple(epochs),
+            accuracy=accuracy,
+            test_images=test_images,
+            device=self.device,
+            preprocessing=tuple(prepared.preprocessing),
+            fallback_reason=ds.fallback_reason,
+        )
+
+    def check_accuracy(self, result: TrainResult, *, at_least: float) -> None:
+        """Fail the test unless held-out accuracy is at least ``at_least`` (0..1)."""
+        if isinstance(at_least, bool) or not isinstance(at_least, (int, float)) or not (
+            0.0 <= at_least <= 1.0
+        ):
+            pytest.fail(
+                f"Expected at_least to be a fraction from 0 to 1. Received: at_least={at_least!r}",
+                pytrace=False,
+            )
+        measured = result.accuracy
+        passed = measured is not None and measured >= at_least
+        self._on_check(AccuracyCheck(float(at_least), measured, passed))
+        if passed:
+            return
+        data = f"{result.dataset} ({result.data_source} data, {result.test_images} held-out images)"
+        if result.fallback_reason:
+            data += f"; synthetic data stood in because {result.fallback_reason}"
+        measured_text = "not measured (no held-out images)" if measured is None else f"{measured:.4f}"
+        pytest.fail(
+            f"Accuracy of {result.model} on {data}: {measured_text}, below the required "
+            f"{at_least:.4f}.",
+            pytrace=False,
+        )
+
+
+def _wrap_plain_model(model: keras.Model) -> ModelUnderTest:
+    keras = import_keras()
+    if not isinstance(model, keras.Model):
+        raise TypeError(
+            "Expected the cnnperf_model fixture or a keras.Model. "
+            f"Received: model={type(model).__name__}"
+        )
+
+    def rebuild() -> keras.Model:
+        return keras.models.clone_model(model)
+
+    return ModelUnderTest(model.name, model, default_recipe(), rebuild)
