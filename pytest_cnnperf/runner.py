@@ -157,8 +157,7 @@ def load_dataset(spec: DatasetSpec, cfg: CnnperfConfig) -> Dataset:
     from pytest_cnnperf import datasets
 
     if spec.loader is not None:
-        return datasets.from_user(spec.name, spec.loader(), train_size=spec.train_size,
-                                  test_size=spec.test_size, seed=cfg.seed)
+        return user_dataset(spec)
     return datasets.load(
         spec.name,
         data_dir=cfg.data_dir,
@@ -168,6 +167,50 @@ def load_dataset(spec: DatasetSpec, cfg: CnnperfConfig) -> Dataset:
         mode=cfg.data_mode,  # type: ignore[arg-type]
         offline=cfg.offline,
         **spec.options,
+    )
+
+
+def user_dataset(spec: DatasetSpec) -> Dataset:
+    """Turn what a user's loader returned into a ``Dataset``.
+
+    The loader returns a ``Dataset``, or ``(x_train, y_train, x_test, y_test)``
+    with NHWC images and integer labels; ``train_size``/``test_size`` take the
+    first images.
+    """
+    from pytest_cnnperf.datasets import Dataset
+
+    assert spec.loader is not None
+    loaded = spec.loader(**spec.options)
+    if isinstance(loaded, Dataset):
+        return loaded
+    if not (isinstance(loaded, tuple) and len(loaded) == 4):
+        raise TypeError(
+            f"The data set loader {spec.name!r} must return a pytest_cnnperf.datasets.Dataset "
+            "or a tuple (x_train, y_train, x_test, y_test). "
+            f"Received: {type(loaded).__name__}"
+        )
+    x_train, y_train, x_test, y_test = (np.asarray(a) for a in loaded)
+    if x_train.ndim == 3:
+        x_train, x_test = x_train[..., None], x_test[..., None]
+    if x_train.ndim != 4 or x_train.shape[1:] != x_test.shape[1:]:
+        raise ValueError(
+            f"The data set loader {spec.name!r} must return NHWC images of one shape. "
+            f"Received: x_train.shape={x_train.shape}, x_test.shape={x_test.shape}"
+        )
+    x_train, y_train = x_train[: spec.train_size], y_train[: spec.train_size].astype("int64")
+    x_test, y_test = x_test[: spec.test_size], y_test[: spec.test_size].astype("int64")
+    return Dataset(
+        name=spec.name,
+        x_train=x_train,
+        y_train=y_train,
+        x_test=x_test,
+        y_test=y_test,
+        num_classes=int(max(y_train.max(initial=0), y_test.max(initial=0)) + 1),
+        input_shape=tuple(int(d) for d in x_train.shape[1:]),  # type: ignore[arg-type]
+        source="real",
+        origin=f"user loader {spec.name}",
+        preprocessing=(),
+        fallback_reason=None,
     )
 
 
