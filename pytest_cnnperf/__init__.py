@@ -6,7 +6,7 @@ names; TensorFlow and Keras are imported when a test runs.
 
 from __future__ import annotations
 
-from pytest_cnnperf.markers import dataset, model
+from pytest_cnnperf.markers import by_profile, dataset, model
 
-__all__ = ["dataset", "model"]
+__all__ = ["by_profile", "dataset", "model"]
 __version__ = "0.1.0"

@@ -11,11 +11,45 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, Union
+from typing import Any, Generic, TypeVar, Union
 
 import pytest
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
+
+PROFILES = ("cpu", "gpu")
+
+
+@dataclass(frozen=True)
+class ByProfile(Generic[T]):
+    """A value that differs between the CPU default profile and ``--cnnperf-gpu``."""
+
+    cpu: T
+    gpu: T
+
+    def resolve(self, profile: str) -> T:
+        if profile not in PROFILES:
+            raise ValueError(f"Expected a profile in {PROFILES}. Received: profile={profile!r}")
+        return self.cpu if profile == "cpu" else self.gpu
+
+
+def by_profile(*, cpu: T, gpu: T) -> ByProfile[T]:
+    """Use ``cpu`` in the CPU default profile and ``gpu`` under ``--cnnperf-gpu``.
+
+    Accepted by decorator settings, data set options, ``cnnperf.train`` arguments
+    and ``cnnperf.check_accuracy(at_least=...)``.
+    """
+    return ByProfile(cpu=cpu, gpu=gpu)
+
+
+def resolve_profiled(value: Any, profile: str) -> Any:
+    """Resolve a ``ByProfile`` (also inside mappings) for ``profile``."""
+    if isinstance(value, ByProfile):
+        return value.resolve(profile)
+    if isinstance(value, Mapping):
+        return {k: resolve_profiled(v, profile) for k, v in value.items()}
+    return value
 
 #: Every key a test may set, with what it means; the error for an unknown key
 #: lists these.

@@ -14,7 +14,13 @@ import pytest
 
 from pytest_cnnperf import options
 from pytest_cnnperf.config import CONFIG_KEY, CnnperfConfig
-from pytest_cnnperf.markers import DatasetSpec, ModelSpec, SettingsError, collect_settings
+from pytest_cnnperf.markers import (
+    DatasetSpec,
+    ModelSpec,
+    SettingsError,
+    collect_settings,
+    resolve_profiled,
+)
 from pytest_cnnperf.session import (
     RECORD_KEY,
     REPORT_PROPERTY,
@@ -156,7 +162,9 @@ def cnnperf_model(
     recorder = request.node.stash.get(RECORD_KEY, None)
     if recorder is not None:
         recorder.model = spec.name
-    seed_everything(request.config.stash[CONFIG_KEY].seed)
+    cfg = request.config.stash[CONFIG_KEY]
+    seed_everything(cfg.seed)
+    spec = ModelSpec(spec.name, spec.builder, resolve_profiled(spec.options, cfg.device_kind))
     try:
         return build_model(spec, cnnperf_dataset, cnnperf_runtime.placement.device_name)
     except (ValueError, KeyError) as exc:

@@ -17,7 +17,13 @@ import pytest
 
 from pytest_cnnperf import devices, timing
 from pytest_cnnperf.backend import import_keras, import_tensorflow
-from pytest_cnnperf.markers import DatasetSpec, ModelSpec, SettingsError
+from pytest_cnnperf.markers import (
+    ByProfile,
+    DatasetSpec,
+    ModelSpec,
+    SettingsError,
+    resolve_profiled,
+)
 from pytest_cnnperf.results import AccuracyCheck, EpochResult, TrainResult
 
 if TYPE_CHECKING:
@@ -156,6 +162,14 @@ def load_dataset(spec: DatasetSpec, cfg: CnnperfConfig) -> Dataset:
     """Load the data set a test named, with the session's data options."""
     from pytest_cnnperf import datasets
 
+    profile = cfg.device_kind
+    spec = DatasetSpec(
+        spec.name,
+        resolve_profiled(spec.train_size, profile),
+        resolve_profiled(spec.test_size, profile),
+        resolve_profiled(spec.options, profile),
+        spec.loader,
+    )
     if spec.loader is not None:
         return user_dataset(spec)
     return datasets.load(
@@ -278,10 +292,15 @@ class Runner:
     ) -> None:
         self.config = cfg
         self.runtime = runtime
-        self.settings = dict(settings)
+        self.settings = resolve_profiled(dict(settings), cfg.device_kind)
         self._on_result = on_result
         self._on_check = on_check
         self.results: list[TrainResult] = []
+
+    @property
+    def profile(self) -> str:
+        """``"cpu"`` (the default profile) or ``"gpu"`` (``--cnnperf-gpu``)."""
+        return self.config.device_kind
 
     @property
     def device(self) -> str:
@@ -319,14 +338,14 @@ class Runner:
             The ``TrainResult`` of the last run; every run is reported.
         """
         mut = model if isinstance(model, ModelUnderTest) else _wrap_plain_model(model)
-        arguments = {
+        arguments = resolve_profiled({
             "epochs": epochs,
             "batch_size": batch_size,
             "warmup_epochs": warmup_epochs,
             "learning_rate": learning_rate,
             "steps_per_epoch": steps_per_epoch,
             "repeats": repeats,
-        }
+        }, self.profile)
         try:
             plan = resolve_plan(arguments, self.settings, self.config, mut.recipe)
         except SettingsError as exc:
@@ -430,8 +449,9 @@ class Runner:
             fallback_reason=ds.fallback_reason,
         )
 
-    def check_accuracy(self, result: TrainResult, *, at_least: float) -> None:
+    def check_accuracy(self, result: TrainResult, *, at_least: float | ByProfile[float]) -> None:
         """Fail the test unless held-out accuracy is at least ``at_least`` (0..1)."""
+        at_least = resolve_profiled(at_least, self.profile)
         if isinstance(at_least, bool) or not isinstance(at_least, (int, float)) or not (
             0.0 <= at_least <= 1.0
         ):
