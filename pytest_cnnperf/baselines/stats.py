@@ -1,0 +1,143 @@
+"""Robust summaries of timing samples and a bootstrap interval for their ratio.
+
+Epoch times on a shared machine have outliers (a neighbour's job, a page
+cache miss), so the center is the median and the spread the median absolute
+deviation, scaled by 1.4826 so that it estimates the standard deviation of
+normally distributed samples. Whether the current run differs from the
+baseline is judged on the ratio of medians with a percentile bootstrap
+interval, resampling both sample sets; the generator is seeded, so the same
+samples always give the same interval and the same verdict.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+MAD_SCALE = 1.4826
+"""Makes the MAD of normal samples an estimate of their standard deviation."""
+
+DEFAULT_CONFIDENCE = 0.90
+"""Two-sided, so a verdict beyond one bound is 95% one-sided confidence."""
+
+DEFAULT_RESAMPLES = 2000
+DEFAULT_SEED = 20240229
+
+
+def median(samples: Sequence[float]) -> float:
+    """The median; raises ValueError on an empty sequence."""
+    if not samples:
+        raise ValueError("Expected at least one sample to take the median of. Received: samples=[]")
+    return float(statistics.median(samples))
+
+
+def mad(samples: Sequence[float]) -> float:
+    """Median absolute deviation from the median, scaled by ``MAD_SCALE``."""
+    center = median(samples)
+    return MAD_SCALE * float(statistics.median([abs(x - center) for x in samples]))
+
+
+def relative_mad(samples: Sequence[float]) -> float:
+    """``mad(samples) / median(samples)``: the noise as a fraction of the center."""
+    center = median(samples)
+    if center == 0:
+        return math.inf if mad(samples) else 0.0
+    return mad(samples) / abs(center)
+
+
+@dataclass(frozen=True)
+class SampleSummary:
+    """Center (median), spread (scaled MAD), count and the samples themselves."""
+
+    center: float
+    spread: float
+    count: int
+    samples: tuple[float, ...]
+
+    @classmethod
+    def of(cls, samples: Sequence[float]) -> SampleSummary:
+        """Summarize ``samples`` (at least one)."""
+        values = tuple(float(x) for x in samples)
+        return cls(center=median(values), spread=mad(values), count=len(values), samples=values)
+
+
+@dataclass(frozen=True)
+class RatioInterval:
+    """The ratio current/baseline of medians and an interval around it.
+
+    ``low_confidence`` is True when either side had a single sample: then
+    there is nothing to resample, ``low == ratio == high`` and the verdict
+    rests on one number.
+    """
+
+    ratio: float
+    low: float
+    high: float
+    confidence: float
+    resamples: int
+    low_confidence: bool
+
+
+def _percentile(sorted_values: Sequence[float], q: float) -> float:
+    # Linear interpolation between closest ranks (numpy's default method).
+    position = q * (len(sorted_values) - 1)
+    lower = math.floor(position)
+    upper = min(lower + 1, len(sorted_values) - 1)
+    weight = position - lower
+    return sorted_values[lower] * (1 - weight) + sorted_values[upper] * weight
+
+
+def bootstrap_ratio_interval(
+    current: Sequence[float],
+    baseline: Sequence[float],
+    *,
+    confidence: float = DEFAULT_CONFIDENCE,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_SEED,
+) -> RatioInterval:
+    """Percentile bootstrap interval of median(current) / median(baseline).
+
+    Both sample sets are resampled with replacement ``resamples`` times; the
+    interval holds the central ``confidence`` share of the resampled ratios.
+
+    Args:
+        current: this run's samples (all repeats pooled).
+        baseline: the accepted baseline's samples.
+        confidence: two-sided coverage, between 0 and 1.
+        resamples: number of bootstrap draws.
+        seed: seeds the generator; equal inputs give equal intervals.
+
+    Returns:
+        A ``RatioInterval``; with one sample on either side the plain ratio
+        and ``low_confidence=True``.
+    """
+    if not 0 < confidence < 1:
+        raise ValueError(
+            f"Expected confidence to be between 0 and 1. Received: confidence={confidence!r}"
+        )
+    if resamples < 1:
+        raise ValueError(f"Expected resamples to be at least 1. Received: resamples={resamples!r}")
+    baseline_center = median(baseline)
+    ratio = median(current) / baseline_center
+    if len(current) < 2 or len(baseline) < 2:
+        return RatioInterval(ratio, ratio, ratio, confidence, 0, low_confidence=True)
+    rng = random.Random(seed)
+    cur = list(current)
+    base = list(baseline)
+    ratios = sorted(
+        statistics.median(rng.choices(cur, k=len(cur)))
+        / statistics.median(rng.choices(base, k=len(base)))
+        for _ in range(resamples)
+    )
+    tail = (1 - confidence) / 2
+    return RatioInterval(
+        ratio=ratio,
+        low=_percentile(ratios, tail),
+        high=_percentile(ratios, 1 - tail),
+        confidence=confidence,
+        resamples=resamples,
+        low_confidence=False,
+    )
