@@ -168,6 +168,12 @@ def _decorate(argname: str, specs: list[Any], settings: Mapping[str, Any]) -> Ca
 
     def apply(function: F) -> F:
         decorated = parametrize(function)
+        if argname == "cnnperf_model":
+            # Ids read model-then-data-set ("lenet5-mnist") whatever the
+            # decorator order: the model's parametrization goes first.
+            marks = list(getattr(decorated, "pytestmark", []))
+            mine = marks.pop()
+            decorated.pytestmark = [mine, *marks]  # type: ignore[attr-defined]
         return marker(decorated) if marker is not None else decorated
 
     return apply

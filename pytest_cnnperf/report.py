@@ -47,7 +47,9 @@ def format_params(value: int) -> str:
 
 def epoch_table(record: TestRecord, run: TrainResult, run_number: int) -> Table:
     """Per-epoch table of one run; warm-up epochs marked and kept out of the median."""
+    from rich import box
     from rich.table import Table
+    from rich.text import Text
 
     title = f"{record.node_id}"
     if len(record.runs) > 1:
@@ -57,7 +59,11 @@ def epoch_table(record: TestRecord, run: TrainResult, run_number: int) -> Table:
         f"params, batch {run.batch_size}, {run.device}; median of measured epochs "
         f"{format_seconds(run.epoch_seconds_median)}"
     )
-    table = Table(title=title, caption=caption, title_justify="left", caption_justify="left")
+    # Node ids hold brackets, which rich would read as markup: pass Text, not str.
+    table = Table(
+        title=Text(title, style="bold"), caption=Text(caption), title_justify="left",
+        caption_justify="left", box=box.SIMPLE_HEAD,
+    )
     table.add_column("epoch", justify="right")
     table.add_column("seconds", justify="right")
     table.add_column("steps", justify="right")
@@ -81,9 +87,11 @@ def epoch_table(record: TestRecord, run: TrainResult, run_number: int) -> Table:
 
 def summary_table(records: Sequence[TestRecord]) -> Table:
     """One line per test: model, data set, params, median epoch, images/s, accuracy, verdict."""
+    from rich import box
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title="cnnperf summary", title_justify="left")
+    table = Table(title="cnnperf summary", title_justify="left", box=box.SIMPLE_HEAD)
     table.add_column("test", overflow="fold")
     table.add_column("model")
     table.add_column("data set")
@@ -99,14 +107,14 @@ def summary_table(records: Sequence[TestRecord]) -> Table:
             dataset += " (synthetic)"
         verdict = record.verdict
         table.add_row(
-            record.node_id,
-            record.model or (run.model if run else ""),
-            dataset,
+            Text(record.node_id),
+            Text(record.model or (run.model if run else "")),
+            Text(dataset),
             format_params(run.params) if run else "-",
             format_seconds(record.epoch_seconds_median),
             format_rate(record.images_per_second_median),
             format_accuracy(record.accuracy),
-            f"[{VERDICT_STYLES.get(verdict, '')}]{verdict}[/]" if verdict in VERDICT_STYLES else verdict,
+            Text(verdict, style=VERDICT_STYLES.get(verdict, "")),
         )
     return table
 
@@ -134,7 +142,7 @@ def render_summary(
                 console.print(epoch_table(record, run, number))
                 if run.fallback_reason:
                     console.print(
-                        f"  synthetic data stood in for {run.dataset}: {run.fallback_reason}"
+                        Text(f"  synthetic data stood in for {run.dataset}: {run.fallback_reason}")
                     )
     console.print(summary_table(records))
     return buffer.getvalue()

@@ -5,6 +5,7 @@ Imported only when a test asks for a cnnperf fixture, never at plugin load.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import math
 import random
@@ -369,9 +370,18 @@ class Runner:
         tf = import_tensorflow()
         keras = import_keras()
         recipe = mut.recipe
-        prepared = datasets.prepare(
-            ds, input_shape=mut.input_shape, input_scale=recipe.input_scale
-        )
+        if ds.x_train.dtype == np.uint8 and ds.x_test.dtype == np.uint8:
+            prepared = datasets.prepare(
+                ds, input_shape=mut.input_shape, input_scale=recipe.input_scale
+            )
+        else:
+            # A user's loader that returns floats has done its own preprocessing.
+            prepared = dataclasses.replace(
+                ds,
+                x_train=ds.x_train.astype("float32"),
+                x_test=ds.x_test.astype("float32"),
+                preprocessing=(*ds.preprocessing, "float images used as the loader returned them"),
+            )
         seed = self.config.seed + repeat
         seed_everything(seed)
         augmentation = recipe.augmentation.layers(seed) if recipe.augmentation else None
@@ -399,7 +409,7 @@ class Runner:
                 )
             keras_model.fit(
                 train_data, epochs=plan.warmup_epochs + plan.epochs, verbose=0,
-                callbacks=callbacks,
+                callbacks=callbacks, shuffle=False,  # the pipeline shuffles, seeded
             )
         if recorder.non_finite is not None:
             bad = recorder.non_finite
