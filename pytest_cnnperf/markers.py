@@ -60,6 +60,8 @@ SETTINGS: Mapping[str, str] = {
     "learning_rate": "learning rate overriding the model's recipe (number > 0)",
     "steps_per_epoch": "cap on training steps per epoch (whole number >= 1)",
     "repeats": "whole training runs whose measured epochs are pooled (whole number >= 1)",
+    "early_stopping": "stop on validation loss with the recipe's patience (true/false)",
+    "validation_fraction": "share of training images held out for early stopping (0..0.5)",
     "tolerance_epoch_time": "allowed slowdown of the median epoch, e.g. '20%'",
     "tolerance_images_per_second": "allowed drop of images per second, e.g. '20%'",
     "tolerance_accuracy": "allowed drop of held-out accuracy in points, e.g. 0.02",

@@ -248,6 +248,8 @@ class TrainPlan:
     learning_rate: float
     steps_per_epoch: int | None
     repeats: int
+    early_stopping_patience: int | None = None
+    validation_fraction: float = 0.1
 
 
 def resolve_plan(
@@ -270,6 +272,22 @@ def resolve_plan(
             f"Expected learning_rate to be a number above 0. Received: learning_rate={learning_rate!r}"
         )
     steps = pick("steps_per_epoch", None)
+    early_stopping = pick("early_stopping", False)
+    if not isinstance(early_stopping, bool):
+        raise SettingsError(
+            f"Expected early_stopping to be True or False. Received: early_stopping={early_stopping!r}"
+        )
+    patience = recipe.early_stopping_patience if early_stopping else None
+    if early_stopping and patience is None:
+        patience = 5
+    fraction = pick("validation_fraction", 0.1)
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not (
+        0 < fraction <= 0.5
+    ):
+        raise SettingsError(
+            "Expected validation_fraction to be a number above 0 and at most 0.5. "
+            f"Received: validation_fraction={fraction!r}"
+        )
     return TrainPlan(
         epochs=_positive_int("epochs", pick("epochs", cfg.epochs)),
         warmup_epochs=_positive_int("warmup_epochs", pick("warmup_epochs", 1), minimum=0),
@@ -277,6 +295,8 @@ def resolve_plan(
         learning_rate=float(learning_rate),
         steps_per_epoch=None if steps is None else _positive_int("steps_per_epoch", steps),
         repeats=_positive_int("repeats", pick("repeats", 1)),
+        early_stopping_patience=patience,
+        validation_fraction=float(fraction),
     )
 
 
@@ -319,6 +339,7 @@ class Runner:
         learning_rate: float | None = None,
         steps_per_epoch: int | None = None,
         repeats: int | None = None,
+        early_stopping: bool | None = None,
     ) -> TrainResult:
         """Train with timed epochs; return the last run's result.
 
@@ -334,6 +355,10 @@ class Runner:
             steps_per_epoch: cap on steps per epoch (default: the whole set).
             repeats: whole runs from fresh weights whose measured epochs are
                 pooled for the comparison (default 1).
+            early_stopping: hold out ``validation_fraction`` of the training
+                images, evaluate them after each epoch outside the timed region,
+                and stop after the recipe's patience without a lower validation
+                loss, restoring the best weights; ``epochs`` is then the cap.
 
         Returns:
             The ``TrainResult`` of the last run; every run is reported.
@@ -346,6 +371,7 @@ class Runner:
             "learning_rate": learning_rate,
             "steps_per_epoch": steps_per_epoch,
             "repeats": repeats,
+            "early_stopping": early_stopping,
         }, self.profile)
         try:
             plan = resolve_plan(arguments, self.settings, self.config, mut.recipe)
@@ -384,10 +410,16 @@ class Runner:
             )
         seed = self.config.seed + repeat
         seed_everything(seed)
+        x_train, y_train = prepared.x_train, prepared.y_train
+        validation = None
+        if plan.early_stopping_patience is not None:
+            x_train, y_train, validation = _hold_out(
+                x_train, y_train, plan.validation_fraction, seed
+            )
         augmentation = recipe.augmentation.layers(seed) if recipe.augmentation else None
         with tf.device(self.device):
             train_data = pipeline.training_pipeline(
-                prepared.x_train, prepared.y_train, batch_size=plan.batch_size, seed=seed,
+                x_train, y_train, batch_size=plan.batch_size, seed=seed,
                 augmentation_layers=augmentation or None,
             )
             if plan.steps_per_epoch is not None:
@@ -407,6 +439,16 @@ class Runner:
                         )
                     )
                 )
+            if validation is not None:
+                # After the timer in the list: its evaluation is never timed.
+                callbacks.append(_ValidationLoss(keras, pipeline.evaluation_pipeline(
+                    validation[0], validation[1], batch_size=max(plan.batch_size, 256))))
+                callbacks.append(
+                    keras.callbacks.EarlyStopping(
+                        monitor="val_loss", patience=plan.early_stopping_patience,
+                        restore_best_weights=True,
+                    )
+                )
             keras_model.fit(
                 train_data, epochs=plan.warmup_epochs + plan.epochs, verbose=0,
                 callbacks=callbacks, shuffle=False,  # the pipeline shuffles, seeded
@@ -420,11 +462,13 @@ class Runner:
                 "the model and its inputs.",
                 pytrace=False,
             )
-        train_images = int(prepared.x_train.shape[0])
+        train_images = int(x_train.shape[0])
         epochs: list[EpochResult] = []
         for timed in recorder.epochs:
             images = min(timed.steps * plan.batch_size, train_images)
-            metrics = {k: v for k, v in timed.logs.items() if k not in ("loss", "learning_rate")}
+            metrics = {
+                k: v for k, v in timed.logs.items() if k not in ("loss", "learning_rate")
+            }
             epochs.append(
                 EpochResult(
                     index=timed.index + 1,
@@ -483,6 +527,32 @@ class Runner:
             f"{at_least:.4f}.",
             pytrace=False,
         )
+
+
+def _hold_out(
+    x: np.ndarray, y: np.ndarray, fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """Split off a stratified validation share of the training images."""
+    from pytest_cnnperf.datasets.subsets import stratified_split
+
+    size = max(1, int(round(len(y) * fraction)))
+    train_idx, val_idx = stratified_split(
+        y, (len(y) - size, size), np.random.default_rng([seed, 7])
+    )
+    return x[train_idx], y[train_idx], (x[val_idx], y[val_idx])
+
+
+def _ValidationLoss(keras: Any, data: Any) -> Any:  # noqa: N802 - builds a Callback
+    """A callback that adds ``val_loss`` to the epoch logs, for early stopping."""
+
+    class ValidationLoss(keras.callbacks.Callback):  # type: ignore[misc,name-defined]
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            scores = self.model.evaluate(data, verbose=0, return_dict=True)
+            if logs is not None:
+                logs["val_loss"] = float(scores["loss"])
+                logs["val_accuracy"] = float(scores.get("accuracy", math.nan))
+
+    return ValidationLoss()
 
 
 def _wrap_plain_model(model: keras.Model) -> ModelUnderTest:

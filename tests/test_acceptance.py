@@ -298,3 +298,24 @@ def test_missing_decorator_is_explained(project: pytest.Pytester) -> None:
             'Decorate the test with @pytest_cnnperf.dataset("mnist") or another name.',
         ]
     )
+
+
+def test_early_stopping_stops_on_validation_loss(project: pytest.Pytester) -> None:
+    _write_test(
+        project,
+        """
+        @pytest_cnnperf.model(tiny_dense)
+        @pytest_cnnperf.dataset(random_labels)
+        def test_stops(cnnperf, cnnperf_model, cnnperf_dataset):
+            # Random labels: validation loss stops improving almost at once.
+            result = cnnperf.train(cnnperf_model, cnnperf_dataset, epochs=40, early_stopping=True,
+                                   learning_rate=0.05)
+            print("EPOCHS", len(result.epochs), result.epochs[-1].images)
+        """,
+    )
+    result = project.runpytest_subprocess("-s", "--color=no")
+    result.assert_outcomes(passed=1)
+    line = next(text for text in result.stdout.lines if "EPOCHS" in text)
+    epochs, images = map(int, line.split("EPOCHS")[1].split()[:2])
+    assert epochs < 41
+    assert images == 270  # 300 training images less the 10% held out for validation
