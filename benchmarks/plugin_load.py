@@ -27,7 +27,9 @@ def time_pytest(project: Path, extra: list[str]) -> float:
     started = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", *extra],
-        cwd=project, check=True, capture_output=True,
+        cwd=project,
+        check=True,
+        capture_output=True,
     )
     return time.perf_counter() - started
 

@@ -55,7 +55,8 @@ def quiet_stderr() -> Iterator[None]:
 def import_tensorflow() -> ModuleType:
     """Import TensorFlow without its start-up notices; return the module."""
     if "tensorflow" in sys.modules:
-        return sys.modules["tensorflow"]
+        loaded: ModuleType = sys.modules["tensorflow"]
+        return loaded
     for name, value in _LOG_LEVEL_VARIABLES.items():
         os.environ.setdefault(name, value)
     with quiet_stderr():
@@ -67,16 +68,19 @@ def import_tensorflow() -> ModuleType:
         # wheel but no GPU ("failed call to cuInit"); discover them now,
         # while descriptor 2 is captured. Visibility can still be set later.
         tensorflow.config.list_physical_devices()
-    return tensorflow
+    module: ModuleType = tensorflow
+    return module
 
 
 def import_keras() -> ModuleType:
     """Import Keras (TensorFlow backend unless KERAS_BACKEND says otherwise)."""
     if "keras" in sys.modules:
-        return sys.modules["keras"]
+        loaded: ModuleType = sys.modules["keras"]
+        return loaded
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     if os.environ["KERAS_BACKEND"] == "tensorflow":
         import_tensorflow()
     with quiet_stderr():
         import keras
-    return keras
+    module: ModuleType = keras
+    return module

@@ -7,6 +7,7 @@ through NVML (``pynvml``, from ``nvidia-ml-py``), imported only when asked.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import sys
@@ -75,10 +76,8 @@ def nvml_report() -> NvmlReport:
     except Exception as exc:
         return NvmlReport((), None, None, error=f"NVML query failed: {exc}")
     finally:
-        try:
+        with contextlib.suppress(Exception):
             pynvml.nvmlShutdown()
-        except Exception:
-            pass
 
 
 def cpu_model() -> str:

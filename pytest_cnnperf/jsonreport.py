@@ -103,8 +103,9 @@ def write_results(path: Path, records: Sequence[TestRecord], cfg: CnnperfConfig)
     fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(document, handle, indent=2, sort_keys=True, allow_nan=False,
-                      default=_jsonable)
+            json.dump(
+                document, handle, indent=2, sort_keys=True, allow_nan=False, default=_jsonable
+            )
             handle.write("\n")
         os.replace(temporary, path)
     except BaseException:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar, Union
+from typing import Any, Generic, TypeVar
 
 import pytest
 
@@ -50,6 +50,7 @@ def resolve_profiled(value: Any, profile: str) -> Any:
     if isinstance(value, Mapping):
         return {k: resolve_profiled(v, profile) for k, v in value.items()}
     return value
+
 
 #: Every key a test may set, with what it means; the error for an unknown key
 #: lists these.
@@ -98,7 +99,7 @@ class DatasetSpec:
         return self.name
 
 
-ModelArg = Union[str, Callable[..., Any]]
+ModelArg = str | Callable[..., Any]
 
 
 def _model_spec(item: ModelArg, options: Mapping[str, Any]) -> ModelSpec:
@@ -108,8 +109,7 @@ def _model_spec(item: ModelArg, options: Mapping[str, Any]) -> ModelSpec:
         name = getattr(item, "__name__", type(item).__name__)
         return ModelSpec(name=name, builder=item, options=dict(options))
     raise TypeError(
-        "Expected a model name or a callable that returns a keras.Model. "
-        f"Received: model={item!r}"
+        f"Expected a model name or a callable that returns a keras.Model. Received: model={item!r}"
     )
 
 
@@ -175,8 +175,10 @@ def _decorate(argname: str, specs: list[Any], settings: Mapping[str, Any]) -> Ca
             # decorator order: the model's parametrization goes first.
             marks = list(getattr(decorated, "pytestmark", []))
             mine = marks.pop()
-            decorated.pytestmark = [mine, *marks]  # type: ignore[attr-defined]
-        return marker(decorated) if marker is not None else decorated
+            decorated.pytestmark = [mine, *marks]
+        if marker is not None:
+            decorated = marker(decorated)
+        return decorated  # type: ignore[no-any-return]
 
     return apply
 

@@ -81,9 +81,7 @@ def parse_device(text: str) -> int | None:
 def _choice(name: str, choices: tuple[str, ...]) -> Callable[[str], str]:
     def parse(text: str) -> str:
         if text not in choices:
-            raise argparse.ArgumentTypeError(
-                f"expected one of {', '.join(choices)}, got {text!r}"
-            )
+            raise argparse.ArgumentTypeError(f"expected one of {', '.join(choices)}, got {text!r}")
         return text
 
     parse.__name__ = f"parse_{name}"
@@ -122,57 +120,95 @@ class Option:
 
 OPTIONS: tuple[Option, ...] = (
     Option(
-        "--cnnperf-gpu", "cnnperf_gpu",
+        "--cnnperf-gpu",
+        "cnnperf_gpu",
         "run on the GPU; stop at start if TensorFlow sees none (default: pinned to the CPU)",
-        None, None, "cnnperf_gpu", "bool",
+        None,
+        None,
+        "cnnperf_gpu",
+        "bool",
     ),
     Option(
-        "--cnnperf-device", "cnnperf_device",
+        "--cnnperf-device",
+        "cnnperf_device",
         "index of the device to train on, or 'auto' to give each xdist worker its own "
         "device (default: auto)",
-        "INDEX", parse_device, "cnnperf_device", default="auto",
+        "INDEX",
+        parse_device,
+        "cnnperf_device",
+        default="auto",
     ),
     Option(
-        "--cnnperf-epochs", "cnnperf_epochs",
+        "--cnnperf-epochs",
+        "cnnperf_epochs",
         f"measured epochs for tests that set none (default: {DEFAULT_EPOCHS})",
-        "N", parse_positive_int, "cnnperf_epochs", default=str(DEFAULT_EPOCHS),
+        "N",
+        parse_positive_int,
+        "cnnperf_epochs",
+        default=str(DEFAULT_EPOCHS),
     ),
     Option(
-        "--cnnperf-seed", "cnnperf_seed",
+        "--cnnperf-seed",
+        "cnnperf_seed",
         f"seed for Python, NumPy and Keras in every test (default: {DEFAULT_SEED})",
-        "N", parse_seed, "cnnperf_seed", default=str(DEFAULT_SEED),
+        "N",
+        parse_seed,
+        "cnnperf_seed",
+        default=str(DEFAULT_SEED),
     ),
     Option(
-        "--cnnperf-deterministic", "cnnperf_deterministic",
+        "--cnnperf-deterministic",
+        "cnnperf_deterministic",
         "use TensorFlow's deterministic op implementations (slower; default: off)",
-        None, None, "cnnperf_deterministic", "bool",
+        None,
+        None,
+        "cnnperf_deterministic",
+        "bool",
     ),
     Option(
-        "--cnnperf-precision", "cnnperf_precision",
+        "--cnnperf-precision",
+        "cnnperf_precision",
         f"Keras dtype policy, one of {', '.join(PRECISIONS)} (default: float32)",
-        "POLICY", parse_precision, "cnnperf_precision", default="float32",
+        "POLICY",
+        parse_precision,
+        "cnnperf_precision",
+        default="float32",
     ),
     Option(
-        "--cnnperf-json", "cnnperf_json",
+        "--cnnperf-json",
+        "cnnperf_json",
         "write the results as JSON to PATH (default: no file)",
-        "PATH", parse_path, "cnnperf_json", default=DEFAULT_JSON,
+        "PATH",
+        parse_path,
+        "cnnperf_json",
+        default=DEFAULT_JSON,
     ),
     Option(
-        "--cnnperf-data-dir", "cnnperf_data_dir",
+        "--cnnperf-data-dir",
+        "cnnperf_data_dir",
         "directory searched first for data set files; CNNPERF_DATA_DIR is the next "
         "place (default: none)",
-        "DIR", parse_path, "cnnperf_data_dir",
+        "DIR",
+        parse_path,
+        "cnnperf_data_dir",
     ),
     Option(
-        "--cnnperf-data", "cnnperf_data",
+        "--cnnperf-data",
+        "cnnperf_data",
         "'real' fails a test whose data set is missing; 'auto' trains on synthetic data "
         "of the same shape instead and says so (default: auto on CPU, real with --cnnperf-gpu)",
-        "MODE", parse_data_mode, "cnnperf_data",
+        "MODE",
+        parse_data_mode,
+        "cnnperf_data",
     ),
     Option(
-        "--cnnperf-offline", "cnnperf_offline",
+        "--cnnperf-offline",
+        "cnnperf_offline",
         "never download a data set (default: downloads allowed)",
-        None, None, "cnnperf_offline", "bool",
+        None,
+        None,
+        "cnnperf_offline",
+        "bool",
     ),
 )
 
@@ -183,18 +219,33 @@ def add_options(parser: pytest.Parser) -> None:
     for option in OPTIONS:
         if option.is_flag:
             group.addoption(
-                option.flag, action="store_true", dest=option.dest, default=None,
+                option.flag,
+                action="store_true",
+                dest=option.dest,
+                default=None,
                 help=option.help,
             )
         else:
             group.addoption(
-                option.flag, dest=option.dest, metavar=option.metavar, type=option.parse,
-                default=None, help=option.help,
+                option.flag,
+                dest=option.dest,
+                metavar=option.metavar,
+                type=option.parse,
+                default=None,
+                help=option.help,
             )
         if option.ini:
-            parser.addini(
-                option.ini,
-                help=f"ini twin of {option.flag}: {option.help}",
-                type="bool" if option.ini_type == "bool" else "string",
-                default=False if option.ini_type == "bool" else (option.default or ""),
-            )
+            if option.ini_type == "bool":
+                parser.addini(
+                    option.ini,
+                    help=f"ini twin of {option.flag}: {option.help}",
+                    type="bool",
+                    default=False,
+                )
+            else:
+                parser.addini(
+                    option.ini,
+                    help=f"ini twin of {option.flag}: {option.help}",
+                    type="string",
+                    default=option.default or "",
+                )

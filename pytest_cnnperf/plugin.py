@@ -102,7 +102,9 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     recorder = item.stash.get(RECORD_KEY, None)
-    if recorder is not None and (report.when == "call" or (report.failed and report.when == "setup")):
+    if recorder is not None and (
+        report.when == "call" or (report.failed and report.when == "setup")
+    ):
         record = recorder.record(failed=report.failed)
         report.user_properties.append((REPORT_PROPERTY, record.to_dict()))
     return report

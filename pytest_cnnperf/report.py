@@ -61,8 +61,11 @@ def epoch_table(record: TestRecord, run: TrainResult, run_number: int) -> Table:
     )
     # Node ids hold brackets, which rich would read as markup: pass Text, not str.
     table = Table(
-        title=Text(title, style="bold"), caption=Text(caption), title_justify="left",
-        caption_justify="left", box=box.SIMPLE_HEAD,
+        title=Text(title, style="bold"),
+        caption=Text(caption),
+        title_justify="left",
+        caption_justify="left",
+        box=box.SIMPLE_HEAD,
     )
     table.add_column("epoch", justify="right")
     table.add_column("seconds", justify="right")
@@ -124,6 +127,7 @@ def render_summary(
 ) -> str:
     """Render the per-epoch tables (unless quiet) and the summary table to text."""
     from rich.console import Console
+    from rich.text import Text
 
     buffer = io.StringIO()
     console = Console(

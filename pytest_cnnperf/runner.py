@@ -64,9 +64,7 @@ def initialize_runtime(cfg: CnnperfConfig, worker_id: str | None) -> Runtime:
     tf = import_tensorflow()
     keras = import_keras()
     try:
-        placement = devices.pin(
-            tf, gpu=cfg.gpu, requested=cfg.device_index, worker_id=worker_id
-        )
+        placement = devices.pin(tf, gpu=cfg.gpu, requested=cfg.device_index, worker_id=worker_id)
     except devices.DeviceError as exc:
         raise pytest.UsageError(str(exc)) from None
     keras.mixed_precision.set_global_policy(cfg.precision)
@@ -99,8 +97,8 @@ class ModelUnderTest:
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
-        shape = tuple(self.model.input_shape[1:])
-        return shape  # type: ignore[return-value]
+        height, width, channels = (int(d) for d in self.model.input_shape[1:])
+        return (height, width, channels)
 
 
 def default_recipe() -> Recipe:
@@ -113,7 +111,8 @@ def build_model(spec: ModelSpec, ds: Dataset, device_name: str) -> ModelUnderTes
     """Build the model a test named, for the data set's input shape and classes."""
     from pytest_cnnperf import models
 
-    input_shape = tuple(ds.input_shape)
+    height, width, channels = ds.input_shape
+    input_shape = (int(height), int(width), int(channels))
     tf = import_tensorflow()
 
     if spec.builder is None:
@@ -221,7 +220,7 @@ def user_dataset(spec: DatasetSpec) -> Dataset:
         x_test=x_test,
         y_test=y_test,
         num_classes=int(max(y_train.max(initial=0), y_test.max(initial=0)) + 1),
-        input_shape=tuple(int(d) for d in x_train.shape[1:]),  # type: ignore[arg-type]
+        input_shape=(int(x_train.shape[1]), int(x_train.shape[2]), int(x_train.shape[3])),
         source="real",
         origin=f"user loader {spec.name}",
         preprocessing=(),
@@ -265,24 +264,30 @@ def resolve_plan(
         return fallback
 
     learning_rate = pick("learning_rate", recipe.learning_rate)
-    if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)) or not (
-        learning_rate > 0
+    if (
+        isinstance(learning_rate, bool)
+        or not isinstance(learning_rate, (int, float))
+        or not (learning_rate > 0)
     ):
         raise SettingsError(
-            f"Expected learning_rate to be a number above 0. Received: learning_rate={learning_rate!r}"
+            "Expected learning_rate to be a number above 0. "
+            f"Received: learning_rate={learning_rate!r}"
         )
     steps = pick("steps_per_epoch", None)
     early_stopping = pick("early_stopping", False)
     if not isinstance(early_stopping, bool):
         raise SettingsError(
-            f"Expected early_stopping to be True or False. Received: early_stopping={early_stopping!r}"
+            "Expected early_stopping to be True or False. "
+            f"Received: early_stopping={early_stopping!r}"
         )
     patience = recipe.early_stopping_patience if early_stopping else None
     if early_stopping and patience is None:
         patience = 5
     fraction = pick("validation_fraction", 0.1)
-    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not (
-        0 < fraction <= 0.5
+    if (
+        isinstance(fraction, bool)
+        or not isinstance(fraction, (int, float))
+        or not (0 < fraction <= 0.5)
     ):
         raise SettingsError(
             "Expected validation_fraction to be a number above 0 and at most 0.5. "
@@ -364,15 +369,18 @@ class Runner:
             The ``TrainResult`` of the last run; every run is reported.
         """
         mut = model if isinstance(model, ModelUnderTest) else _wrap_plain_model(model)
-        arguments = resolve_profiled({
-            "epochs": epochs,
-            "batch_size": batch_size,
-            "warmup_epochs": warmup_epochs,
-            "learning_rate": learning_rate,
-            "steps_per_epoch": steps_per_epoch,
-            "repeats": repeats,
-            "early_stopping": early_stopping,
-        }, self.profile)
+        arguments = resolve_profiled(
+            {
+                "epochs": epochs,
+                "batch_size": batch_size,
+                "warmup_epochs": warmup_epochs,
+                "learning_rate": learning_rate,
+                "steps_per_epoch": steps_per_epoch,
+                "repeats": repeats,
+                "early_stopping": early_stopping,
+            },
+            self.profile,
+        )
         try:
             plan = resolve_plan(arguments, self.settings, self.config, mut.recipe)
         except SettingsError as exc:
@@ -387,7 +395,11 @@ class Runner:
         return result
 
     def _train_once(
-        self, mut: ModelUnderTest, keras_model: keras.Model, ds: Dataset, plan: TrainPlan,
+        self,
+        mut: ModelUnderTest,
+        keras_model: keras.Model,
+        ds: Dataset,
+        plan: TrainPlan,
         repeat: int,
     ) -> TrainResult:
         from pytest_cnnperf import datasets
@@ -419,7 +431,10 @@ class Runner:
         augmentation = recipe.augmentation.layers(seed) if recipe.augmentation else None
         with tf.device(self.device):
             train_data = pipeline.training_pipeline(
-                x_train, y_train, batch_size=plan.batch_size, seed=seed,
+                x_train,
+                y_train,
+                batch_size=plan.batch_size,
+                seed=seed,
                 augmentation_layers=augmentation or None,
             )
             if plan.steps_per_epoch is not None:
@@ -441,17 +456,27 @@ class Runner:
                 )
             if validation is not None:
                 # After the timer in the list: its evaluation is never timed.
-                callbacks.append(_ValidationLoss(keras, pipeline.evaluation_pipeline(
-                    validation[0], validation[1], batch_size=max(plan.batch_size, 256))))
+                callbacks.append(
+                    _ValidationLoss(
+                        keras,
+                        pipeline.evaluation_pipeline(
+                            validation[0], validation[1], batch_size=max(plan.batch_size, 256)
+                        ),
+                    )
+                )
                 callbacks.append(
                     keras.callbacks.EarlyStopping(
-                        monitor="val_loss", patience=plan.early_stopping_patience,
+                        monitor="val_loss",
+                        patience=plan.early_stopping_patience,
                         restore_best_weights=True,
                     )
                 )
             keras_model.fit(
-                train_data, epochs=plan.warmup_epochs + plan.epochs, verbose=0,
-                callbacks=callbacks, shuffle=False,  # the pipeline shuffles, seeded
+                train_data,
+                epochs=plan.warmup_epochs + plan.epochs,
+                verbose=0,
+                callbacks=callbacks,
+                shuffle=False,  # the pipeline shuffles, seeded
             )
         if recorder.non_finite is not None:
             bad = recorder.non_finite
@@ -466,9 +491,7 @@ class Runner:
         epochs: list[EpochResult] = []
         for timed in recorder.epochs:
             images = min(timed.steps * plan.batch_size, train_images)
-            metrics = {
-                k: v for k, v in timed.logs.items() if k not in ("loss", "learning_rate")
-            }
+            metrics = {k: v for k, v in timed.logs.items() if k not in ("loss", "learning_rate")}
             epochs.append(
                 EpochResult(
                     index=timed.index + 1,
@@ -506,8 +529,10 @@ class Runner:
     def check_accuracy(self, result: TrainResult, *, at_least: float | ByProfile[float]) -> None:
         """Fail the test unless held-out accuracy is at least ``at_least`` (0..1)."""
         at_least = resolve_profiled(at_least, self.profile)
-        if isinstance(at_least, bool) or not isinstance(at_least, (int, float)) or not (
-            0.0 <= at_least <= 1.0
+        if (
+            isinstance(at_least, bool)
+            or not isinstance(at_least, (int, float))
+            or not (0.0 <= at_least <= 1.0)
         ):
             pytest.fail(
                 f"Expected at_least to be a fraction from 0 to 1. Received: at_least={at_least!r}",
@@ -521,7 +546,9 @@ class Runner:
         data = f"{result.dataset} ({result.data_source} data, {result.test_images} held-out images)"
         if result.fallback_reason:
             data += f"; synthetic data stood in because {result.fallback_reason}"
-        measured_text = "not measured (no held-out images)" if measured is None else f"{measured:.4f}"
+        measured_text = (
+            "not measured (no held-out images)" if measured is None else f"{measured:.4f}"
+        )
         pytest.fail(
             f"Accuracy of {result.model} on {data}: {measured_text}, below the required "
             f"{at_least:.4f}.",
@@ -535,17 +562,17 @@ def _hold_out(
     """Split off a stratified validation share of the training images."""
     from pytest_cnnperf.datasets.subsets import stratified_split
 
-    size = max(1, int(round(len(y) * fraction)))
+    size = max(1, round(len(y) * fraction))
     train_idx, val_idx = stratified_split(
         y, (len(y) - size, size), np.random.default_rng([seed, 7])
     )
     return x[train_idx], y[train_idx], (x[val_idx], y[val_idx])
 
 
-def _ValidationLoss(keras: Any, data: Any) -> Any:  # noqa: N802 - builds a Callback
+def _ValidationLoss(keras: Any, data: Any) -> Any:
     """A callback that adds ``val_loss`` to the epoch logs, for early stopping."""
 
-    class ValidationLoss(keras.callbacks.Callback):  # type: ignore[misc,name-defined]
+    class ValidationLoss(keras.callbacks.Callback):  # type: ignore[misc]
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
             scores = self.model.evaluate(data, verbose=0, return_dict=True)
             if logs is not None:
@@ -556,14 +583,14 @@ def _ValidationLoss(keras: Any, data: Any) -> Any:  # noqa: N802 - builds a Call
 
 
 def _wrap_plain_model(model: keras.Model) -> ModelUnderTest:
-    keras = import_keras()
-    if not isinstance(model, keras.Model):
+    keras_module = import_keras()
+    if not isinstance(model, keras_module.Model):
         raise TypeError(
             "Expected the cnnperf_model fixture or a keras.Model. "
             f"Received: model={type(model).__name__}"
         )
 
     def rebuild() -> keras.Model:
-        return keras.models.clone_model(model)
+        return keras_module.models.clone_model(model)
 
     return ModelUnderTest(model.name, model, default_recipe(), rebuild)

@@ -76,9 +76,7 @@ def project(pytester: pytest.Pytester) -> pytest.Pytester:
 
 
 def _write_test(pytester: pytest.Pytester, body: str) -> None:
-    pytester.makepyfile(
-        test_perf="from tinymodels import *\n\n" + textwrap.dedent(body)
-    )
+    pytester.makepyfile(test_perf="from tinymodels import *\n\n" + textwrap.dedent(body))
 
 
 PASSING = """
@@ -159,10 +157,23 @@ def test_nan_loss_fails_with_epoch_and_step(project: pytest.Pytester) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--cnnperf-epochs=0"], "*argument --cnnperf-epochs: expected a whole number of at least 1, got '0'*"),
-        (["--cnnperf-seed=x"], "*argument --cnnperf-seed: expected a whole number from 0 to 4294967295, got 'x'*"),
-        (["--cnnperf-precision=fp8"], "*argument --cnnperf-precision: expected one of float32, mixed_float16, mixed_bfloat16, got 'fp8'*"),
-        (["--cnnperf-data=maybe"], "*argument --cnnperf-data: expected one of auto, real, got 'maybe'*"),
+        (
+            ["--cnnperf-epochs=0"],
+            "*argument --cnnperf-epochs: expected a whole number of at least 1, got '0'*",
+        ),
+        (
+            ["--cnnperf-seed=x"],
+            "*argument --cnnperf-seed: expected a whole number from 0 to 4294967295, got 'x'*",
+        ),
+        (
+            ["--cnnperf-precision=fp8"],
+            "*argument --cnnperf-precision: expected one of float32, mixed_float16, "
+            "mixed_bfloat16, got 'fp8'*",
+        ),
+        (
+            ["--cnnperf-data=maybe"],
+            "*argument --cnnperf-data: expected one of auto, real, got 'maybe'*",
+        ),
     ],
 )
 def test_bad_option_values_are_usage_errors(
@@ -201,7 +212,7 @@ def test_unknown_marker_keys_are_listed(project: pytest.Pytester) -> None:
         [
             "*test_perf.py::test_typo[[]tiny_cnn-synthetic[]]: Unknown cnnperf settings: "
             "'epoch' (did you mean 'epochs'?), 'warmup' (did you mean 'warmup_epochs'?). "
-            "Known settings: batch_size, epochs, *",
+            "Known settings: batch_size, early_stopping, epochs, *",
         ]
     )
 
@@ -275,7 +286,14 @@ def test_results_json_schema(project: pytest.Pytester) -> None:
     assert test["params"] == (4 * 9 + 4) + (6 * 6 * 4 * 2 + 2)
     assert test["batch_size"] == 32
     assert [e["warmup"] for e in test["epochs"]] == [True, False, False]
-    assert set(test["epochs"][0]) >= {"index", "seconds", "images_per_second", "warmup", "loss", "accuracy"}
+    assert set(test["epochs"][0]) >= {
+        "index",
+        "seconds",
+        "images_per_second",
+        "warmup",
+        "loss",
+        "accuracy",
+    }
     measured = sorted(e["seconds"] for e in test["epochs"] if not e["warmup"])
     assert test["epoch_seconds_median"] == pytest.approx(sum(measured) / 2)
     assert 0.6 <= test["accuracy"] <= 1.0

@@ -21,14 +21,26 @@ from pytest_cnnperf.timing import EpochRecorder
 def _run(seconds: list[float], warmup: int = 1, model_name: str = "lenet5") -> TrainResult:
     epochs = tuple(
         EpochResult(
-            index=i + 1, seconds=s, steps=10, images=1000, loss=1.0 / (i + 1),
-            metrics={"accuracy": 0.5 + i / 100}, warmup=i < warmup,
+            index=i + 1,
+            seconds=s,
+            steps=10,
+            images=1000,
+            loss=1.0 / (i + 1),
+            metrics={"accuracy": 0.5 + i / 100},
+            warmup=i < warmup,
         )
         for i, s in enumerate(seconds)
     )
     return TrainResult(
-        model=model_name, dataset="mnist", data_source="real", params=61706, batch_size=100,
-        epochs=epochs, accuracy=0.97, test_images=2000, device="/device:CPU:0",
+        model=model_name,
+        dataset="mnist",
+        data_source="real",
+        params=61706,
+        batch_size=100,
+        epochs=epochs,
+        accuracy=0.97,
+        test_images=2000,
+        device="/device:CPU:0",
     )
 
 
@@ -80,7 +92,7 @@ def test_unknown_settings_listed_with_hint() -> None:
         collect_settings([mark])
     message = str(info.value)
     assert "Unknown cnnperf settings: 'colour', 'epoch' (did you mean 'epochs'?)" in message
-    assert "Known settings: batch_size, epochs," in message
+    assert "Known settings: batch_size, early_stopping, epochs," in message
 
 
 def test_closest_marker_wins() -> None:
@@ -128,8 +140,11 @@ def test_median_excludes_warmup() -> None:
 
 def test_record_round_trip_through_plain_data() -> None:
     record = TestRecord(
-        node_id="t.py::test[a]", runs=(_run([5.0, 1.0]),),
-        accuracy_checks=(AccuracyCheck(0.9, 0.97, True),), verdict="pass", model="lenet5",
+        node_id="t.py::test[a]",
+        runs=(_run([5.0, 1.0]),),
+        accuracy_checks=(AccuracyCheck(0.9, 0.97, True),),
+        verdict="pass",
+        model="lenet5",
         dataset="mnist",
     )
     data = json.loads(json.dumps(record.to_dict()))
@@ -195,7 +210,9 @@ def test_device_index_out_of_range_message() -> None:
 
 def test_summary_plain_text_has_tables_and_warmup_mark() -> None:
     record = TestRecord(
-        node_id="suite.py::test_lenet", runs=(_run([5.0, 1.0, 1.2]),), model="lenet5",
+        node_id="suite.py::test_lenet",
+        runs=(_run([5.0, 1.0, 1.2]),),
+        model="lenet5",
         dataset="mnist",
     )
     text = render_summary([record], color=False, width=120, epoch_tables=True)
@@ -218,11 +235,15 @@ def test_summary_color_uses_ansi() -> None:
 def test_plugin_import_is_free_of_heavy_modules() -> None:
     code = (
         "import sys, pytest_cnnperf.plugin\n"
-        "heavy = [m for m in ('tensorflow', 'keras', 'numpy', 'pynvml', 'rich') if m in sys.modules]\n"
+        "heavy = [m for m in ('tensorflow', 'keras', 'numpy', 'pynvml', 'rich')\n"
+        "         if m in sys.modules]\n"
         "print(','.join(heavy))\n"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True,
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
         cwd=Path(__file__).parent,
     )
     assert out.stdout.strip() == ""

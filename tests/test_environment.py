@@ -85,7 +85,9 @@ def test_cpu_hardware_key() -> None:
 
 def _run_python(code: str) -> str:
     out = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
         timeout=240,
     )
     assert out.returncode == 0, out.stderr
