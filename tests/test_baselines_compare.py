@@ -259,6 +259,9 @@ def test_no_baseline_is_new() -> None:
 def test_changed_setup_is_new_with_a_note() -> None:
     comparison = _compare(_measurement(BASE, batch_size=256, accuracy=None), _entry(BASE))
     assert comparison.verdict is Verdict.NEW
+    assert comparison.message(FILE, ACCEPT).splitlines()[0] == (
+        f"No comparable baseline for {NODE} in {FILE} (measured epoch median 1 s, 6000 images/s)."
+    )
     assert comparison.message(FILE, ACCEPT).splitlines()[1] == (
         "The baseline entry was accepted with batch_size=128 but this run used "
         "batch_size=256, so their figures are not comparable."

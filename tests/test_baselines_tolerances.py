@@ -228,3 +228,11 @@ def test_tolerances_reject_bad_values(changes: dict[str, float], message: str) -
     with pytest.raises(ValueError) as info:
         Tolerances(**changes)
     assert str(info.value) == message
+
+
+def test_values_are_printed_without_scientific_notation() -> None:
+    rule = Tolerances().images_per_second_rule()
+    assert rule.format_value(14252.37) == "14252 images/s"
+    assert rule.format_value(95.4321) == "95.43 images/s"
+    assert Tolerances().epoch_seconds_rule().format_value(0.0123456) == "0.01235 s"
+    assert Tolerances().accuracy_rule().format_value(0.98765) == "98.77%"

@@ -33,7 +33,12 @@ from pytest_cnnperf.baselines.stats import (
     relative_mad,
 )
 from pytest_cnnperf.baselines.store import BaselineEntry
-from pytest_cnnperf.baselines.tolerances import MetricTolerance, Tolerances, Violation
+from pytest_cnnperf.baselines.tolerances import (
+    MetricTolerance,
+    Tolerances,
+    Violation,
+    format_number,
+)
 
 
 class Verdict(str, enum.Enum):
@@ -173,8 +178,8 @@ class Comparison:
         if m is None:
             return "no figures"
         text = (
-            f"epoch median {median(m.epoch_seconds):.4g} s, "
-            f"{median(m.images_per_second):.4g} images/s"
+            f"epoch median {format_number(median(m.epoch_seconds))} s, "
+            f"{format_number(median(m.images_per_second))} images/s"
         )
         return text + (f", accuracy {m.accuracy:.2%}" if m.accuracy is not None else "")
 
@@ -223,7 +228,10 @@ class Comparison:
             ]
         elif self.verdict is Verdict.NEW:
             lines = [
-                f"No baseline for {node} on this hardware in {os.fspath(baseline_file)} "
+                f"No comparable baseline for {node} in {os.fspath(baseline_file)} "
+                f"(measured {self._current_figures()})."
+                if self.baseline is not None
+                else f"No baseline for {node} on this hardware in {os.fspath(baseline_file)} "
                 f"(measured {self._current_figures()}).",
                 *self.notes,
                 "To record these figures as its baseline, run:",

@@ -46,6 +46,11 @@ _POINTS = re.compile(rf"^\s*({_NUMBER})\s*(?:pt|pts|points?)\s*$", re.IGNORECASE
 _BARE = re.compile(rf"^\s*({_NUMBER})\s*$")
 
 
+def format_number(value: float) -> str:
+    """Four significant digits, but never scientific notation for large figures."""
+    return f"{value:.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+
+
 @dataclass(frozen=True)
 class Violation:
     """A figure beyond its tolerance in the bad direction, with every number.
@@ -155,7 +160,7 @@ class MetricTolerance:
         """A figure with its unit, e.g. ``1.234 s`` or ``98.10%``."""
         if self.metric == "accuracy":
             return f"{value:.2%}"
-        return f"{value:.4g} {self.unit}"
+        return f"{format_number(value)} {self.unit}"
 
     def format_change_short(self, change: float) -> str:
         """``1.5x`` for a ratio, ``-2.10 points`` for a difference."""
