@@ -233,11 +233,12 @@ class _IdxSource(Source):
         keras = import_keras()
         loader = getattr(keras.datasets, str(self.keras_module))
         (x_train, y_train), (x_test, y_test) = loader.load_data()
+        origin = f"keras.datasets.{self.keras_module}.load_data() (downloaded)"
         return Raw(
-            train=Part.of(np.asarray(x_train)[..., np.newaxis], np.asarray(y_train)),
-            test=Part.of(np.asarray(x_test)[..., np.newaxis], np.asarray(y_test)),
+            train=Part.of(np.asarray(x_train)[..., np.newaxis], check_labels(origin, y_train, 10)),
+            test=Part.of(np.asarray(x_test)[..., np.newaxis], check_labels(origin, y_test, 10)),
             num_classes=10,
-            origin=f"keras.datasets.{self.keras_module}.load_data() (downloaded)",
+            origin=origin,
             steps=(),
         )
 

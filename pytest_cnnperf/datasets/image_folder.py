@@ -70,7 +70,7 @@ def decode_images(paths: list[Path], size: tuple[int, int], channels: int) -> Ar
     )
     try:
         return np.concatenate([batch.numpy() for batch in dataset])
-    except tf.errors.OpError as first_error:
+    except tf.errors.OpError:
         # The parallel map does not say which file failed; decode one by one to find it.
         for path in paths:
             try:
@@ -80,10 +80,8 @@ def decode_images(paths: list[Path], size: tuple[int, int], channels: int) -> Ar
                     f"{path} could not be decoded as an image ({exc.message}). Expected a "
                     f"readable image ({_SUFFIX_TEXT}); replace or remove the file."
                 ) from exc
-        raise DatasetCorrupt(
-            f"Decoding {len(paths):,} images under {paths[0].parent.parent} failed "
-            f"({first_error.message})."
-        ) from first_error
+        # Every file decodes on its own: the failure is TensorFlow's, not the data's.
+        raise
 
 
 def _image_size(value: object) -> tuple[int, int]:

@@ -266,8 +266,7 @@ def _assemble(
     title = _SOURCES[name].title
     steps = list(raw.steps)
     if split == "standard":
-        if raw.train is None:
-            raise AssertionError("a standard split was read without its train part")
+        assert raw.train is not None  # readers return it for split='standard'
         counts = (len(raw.train.labels), len(raw.test.labels))
         n_train, n_test = resolve_sizes(counts, *sizes, split, title)
         train_idx = test_idx = None
