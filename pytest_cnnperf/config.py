@@ -32,6 +32,17 @@ class CnnperfConfig:
     data_mode: str
     offline: bool
     rootdir: Path
+    baseline_dir: Path
+    compare_mode: str
+    repeats: int
+    update_baselines: bool
+    update_reason: str | None
+    require_baseline: bool
+    strict: bool
+    #: Tolerance overrides from the ini file and from the command line, kept
+    #: apart because they layer: defaults < ini < command line < marker.
+    tolerance_ini: Any = None
+    tolerance_cli: Any = None
 
     @property
     def device_kind(self) -> str:
@@ -41,12 +52,25 @@ class CnnperfConfig:
     def from_pytest_config(cls, config: pytest.Config) -> CnnperfConfig:
         """Resolve the options; raise ``pytest.UsageError`` for a bad ini value."""
         values = {option.dest: _resolve(config, option) for option in opts.OPTIONS}
+        tolerance_cli = config.getoption("cnnperf_tolerance")
+        tolerance_ini = None
+        raw_tolerance = config.getini("cnnperf_tolerance")
+        if raw_tolerance:
+            try:
+                tolerance_ini = opts.parse_tolerance_spec(str(raw_tolerance))
+            except argparse.ArgumentTypeError as exc:
+                raise pytest.UsageError(
+                    f"ini option cnnperf_tolerance = {raw_tolerance!r}: {exc}"
+                ) from None
         rootdir = Path(config.rootpath)
         invocation_dir = Path(config.invocation_params.dir)
         # A path on the command line is relative to where pytest was started;
         # one in the ini file is relative to the project root.
         data_dir_base = (
             invocation_dir if config.getoption("cnnperf_data_dir") is not None else rootdir
+        )
+        baseline_base = (
+            invocation_dir if config.getoption("cnnperf_baseline_dir") is not None else rootdir
         )
         gpu = bool(values["cnnperf_gpu"])
         data_mode = values["cnnperf_data"] or ("real" if gpu else "auto")
@@ -62,6 +86,15 @@ class CnnperfConfig:
             data_mode=data_mode,
             offline=bool(values["cnnperf_offline"]),
             rootdir=rootdir,
+            baseline_dir=_path(values["cnnperf_baseline_dir"], baseline_base) or rootdir,
+            compare_mode=values["cnnperf_compare"],
+            repeats=values["cnnperf_repeats"],
+            update_baselines=bool(values["cnnperf_update_baselines"]),
+            update_reason=values["cnnperf_update_reason"],
+            require_baseline=bool(values["cnnperf_require_baseline"]),
+            strict=bool(values["cnnperf_strict"]),
+            tolerance_ini=tolerance_ini,
+            tolerance_cli=tolerance_cli,
         )
 
 

@@ -20,6 +20,7 @@ DEFAULT_SEED = 0
 DEFAULT_JSON = ""
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 DATA_MODES = ("auto", "real")
+DEFAULT_BASELINE_DIR = "baselines"
 COMPARE_MODES = ("fail", "warn", "off")
 
 
@@ -91,6 +92,24 @@ def _choice(name: str, choices: tuple[str, ...]) -> Callable[[str], str]:
 parse_precision = _choice("precision", PRECISIONS)
 parse_data_mode = _choice("data_mode", DATA_MODES)
 parse_compare_mode = _choice("compare_mode", COMPARE_MODES)
+
+
+def parse_tolerance_spec(text: str) -> Any:
+    """Parse ``20%`` or ``epoch_time=20%,images_per_second=20%,accuracy=2pt``.
+
+    Returns a ``baselines.ToleranceOverrides``; the baselines package is
+    imported only when the option is used, to keep plugin load free.
+    """
+    from pytest_cnnperf.baselines.tolerances import parse_tolerances
+
+    return parse_tolerances(text)
+
+
+def parse_reason(text: str) -> str:
+    """Accept any reason that is not blank."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a reason, got an empty value")
+    return text.strip()
 
 
 def parse_path(text: str) -> str:
@@ -210,6 +229,80 @@ OPTIONS: tuple[Option, ...] = (
         "cnnperf_offline",
         "bool",
     ),
+    Option(
+        "--cnnperf-baseline-dir",
+        "cnnperf_baseline_dir",
+        "directory of the baseline files, one per hardware key; relative paths start at "
+        f"the project root (default: {DEFAULT_BASELINE_DIR})",
+        "DIR",
+        parse_path,
+        "cnnperf_baseline_dir",
+        default=DEFAULT_BASELINE_DIR,
+    ),
+    Option(
+        "--cnnperf-compare",
+        "cnnperf_compare",
+        "what a regression does: fail the test, warn, or skip the comparison (default: fail)",
+        "MODE",
+        parse_compare_mode,
+        "cnnperf_compare",
+        default="fail",
+    ),
+    Option(
+        "--cnnperf-tolerance",
+        "cnnperf_tolerance",
+        "tolerances for this run: '20%' for both timing metrics, or "
+        "'epoch_time=20%,images_per_second=20%,accuracy=2pt' (default: 25%, 25%, 2pt; "
+        "a test's own marker wins)",
+        "SPEC",
+        parse_tolerance_spec,
+        "cnnperf_tolerance",
+    ),
+    Option(
+        "--cnnperf-repeats",
+        "cnnperf_repeats",
+        "whole training runs per test, their measured epochs pooled for the verdict (default: 1)",
+        "N",
+        parse_positive_int,
+        "cnnperf_repeats",
+        default="1",
+    ),
+    Option(
+        "--cnnperf-update-baselines",
+        "cnnperf_update_baselines",
+        "accept this run's figures as the baselines of the tests that completed "
+        "(default: compare only)",
+        None,
+        None,
+        "",
+    ),
+    Option(
+        "--cnnperf-update-reason",
+        "cnnperf_update_reason",
+        "why the baselines are updated, kept in their history (default: who and when only)",
+        "TEXT",
+        parse_reason,
+        "",
+    ),
+    Option(
+        "--cnnperf-require-baseline",
+        "cnnperf_require_baseline",
+        "fail a test that has no baseline yet (default: it passes as 'new')",
+        None,
+        None,
+        "cnnperf_require_baseline",
+        "bool",
+    ),
+    Option(
+        "--cnnperf-strict",
+        "cnnperf_strict",
+        "fail a test whose timing is too noisy to judge (default: it passes as 'unstable' "
+        "with a warning)",
+        None,
+        None,
+        "cnnperf_strict",
+        "bool",
+    ),
 )
 
 
@@ -223,7 +316,7 @@ def add_options(parser: pytest.Parser) -> None:
                 action="store_true",
                 dest=option.dest,
                 default=None,
-                help=option.help,
+                help=option.help.replace("%", "%%"),  # argparse formats help with %
             )
         else:
             group.addoption(
@@ -232,7 +325,7 @@ def add_options(parser: pytest.Parser) -> None:
                 metavar=option.metavar,
                 type=option.parse,
                 default=None,
-                help=option.help,
+                help=option.help.replace("%", "%%"),  # argparse formats help with %
             )
         if option.ini:
             if option.ini_type == "bool":

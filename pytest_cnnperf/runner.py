@@ -299,7 +299,7 @@ def resolve_plan(
         batch_size=_positive_int("batch_size", pick("batch_size", recipe.batch_size)),
         learning_rate=float(learning_rate),
         steps_per_epoch=None if steps is None else _positive_int("steps_per_epoch", steps),
-        repeats=_positive_int("repeats", pick("repeats", 1)),
+        repeats=_positive_int("repeats", pick("repeats", cfg.repeats)),
         early_stopping_patience=patience,
         validation_fraction=float(fraction),
     )

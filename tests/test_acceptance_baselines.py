@@ -1,0 +1,285 @@
+"""Acceptance tests of the baseline lifecycle, through pytester subprocess runs."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from pytest_cnnperf import environment
+from pytest_cnnperf.baselines import HardwareKey
+
+BUSY = textwrap.dedent(
+    """
+    import os
+
+    import pytest
+    import pytest_cnnperf
+
+
+    def busy_cnn(input_shape, num_classes, work=0):
+        # 'work' chained 256x256 matrix products per step, fed by the input so
+        # that no graph optimisation can fold them away: a deliberately slowed model.
+        from pytest_cnnperf.backend import import_keras, import_tensorflow
+        keras = import_keras()
+        tf = import_tensorflow()
+
+        class Busy(keras.layers.Layer):
+            def call(self, x):
+                if not work:
+                    return x
+                m = tf.ones((256, 256)) * tf.reduce_mean(x) * 1e-3
+                acc = m
+                for _ in range(work):
+                    acc = tf.matmul(acc, m)
+                return x + 0.0 * tf.reduce_sum(acc)
+
+        return keras.Sequential(
+            [
+                keras.Input(input_shape),
+                Busy(name="busy"),
+                keras.layers.Conv2D(4, 3, activation="relu", name="conv"),
+                keras.layers.Flatten(name="flatten"),
+                keras.layers.Dense(num_classes, activation="softmax", name="head"),
+            ],
+            name="busy_cnn",
+        )
+
+
+    WORK = int(os.environ.get("BUSY_WORK", "0"))
+
+
+    @pytest_cnnperf.model(busy_cnn, model_options={"work": WORK})
+    @pytest_cnnperf.dataset("synthetic", train_size=512, test_size=128,
+                            input_shape=(8, 8, 1), num_classes=2)
+    def test_busy(cnnperf, cnnperf_model, cnnperf_dataset):
+        cnnperf.train(cnnperf_model, cnnperf_dataset, epochs=4, batch_size=32)
+    """
+)
+
+NODE = "test_perf.py::test_busy[busy_cnn-synthetic]"
+NODE_PATTERN = "test_perf.py::test_busy[[]busy_cnn-synthetic[]]"
+
+
+@pytest.fixture(autouse=True)
+def wide_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makepyfile(test_perf=BUSY)
+    return pytester
+
+
+def baseline_file(root: Path) -> Path:
+    hardware = environment.describe_hardware(gpu=False, precision="float32")
+    key = HardwareKey("cpu", hardware.device_model, hardware.device_count, "float32")
+    return root / "baselines" / f"{key.slug()}.json"
+
+
+def run(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, work: int, *args: str
+) -> pytest.RunResult:
+    monkeypatch.setenv("BUSY_WORK", str(work))
+    return pytester.runpytest_subprocess("--color=no", *args)
+
+
+def test_save_then_compare_passes_and_history_keeps_reasons(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = run(
+        project,
+        monkeypatch,
+        0,
+        "--cnnperf-update-baselines",
+        "--cnnperf-update-reason",
+        "first figures",
+    )
+    first.assert_outcomes(passed=1)
+    path = baseline_file(project.path)
+    first.stdout.fnmatch_lines(
+        [f"Accepted the figures of 1 test as baselines in {path} (first figures)."]
+    )
+    stored = json.loads(path.read_text())
+    assert stored["schema_version"] == 2
+    entry = stored["entries"][NODE]
+    assert entry["reason"] == "first figures"
+    assert entry["model"] == "busy_cnn" and entry["batch_size"] == 32
+    assert len(entry["epoch_seconds"]["samples"]) == 4
+    assert entry["software"]["tensorflow"]
+
+    # The same run again, with a tolerance wide enough for a shared machine.
+    again = run(project, monkeypatch, 0, "--cnnperf-tolerance=60%")
+    again.assert_outcomes(passed=1)
+    again.stdout.no_fnmatch_line("*regressed*")
+
+    second = run(
+        project,
+        monkeypatch,
+        0,
+        "--cnnperf-update-baselines",
+        "--cnnperf-update-reason",
+        "driver 550 -> 555",
+    )
+    second.assert_outcomes(passed=1)
+    entry = json.loads(path.read_text())["entries"][NODE]
+    assert entry["reason"] == "driver 550 -> 555"
+    assert [h["reason"] for h in entry["history"]] == ["first figures"]
+
+
+def test_slowed_model_regresses_with_full_message(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run(project, monkeypatch, 0, "--cnnperf-update-baselines").assert_outcomes(passed=1)
+    path = baseline_file(project.path)
+    stored = json.loads(path.read_text())
+    # Pretend the baseline was accepted under an older TensorFlow.
+    stored["entries"][NODE]["software"]["tensorflow"] = "2.0.0"
+    path.write_text(json.dumps(stored, indent=2, sort_keys=True))
+    tensorflow_now = environment.software_fingerprint(gpu=False)["tensorflow"]
+
+    slow = run(project, monkeypatch, 60)
+    slow.assert_outcomes(failed=1)
+    slow.stdout.fnmatch_lines(
+        [
+            f"Training performance of {NODE_PATTERN} regressed beyond its tolerance:",
+            "  epoch_seconds: measured * s (median of 4), baseline * s (median of 4), "
+            "*x the baseline (90% interval *); tolerance: at most 1.25x the baseline, "
+            "25% slower (lower is better)",
+            f"Baseline file: {path}, accepted * by *",
+            f"Software changed since acceptance: *tensorflow 2.0.0 -> {tensorflow_now}*",
+            "If the new figures are expected, accept them as the baseline with:",
+            f"  pytest '{NODE_PATTERN}' --cnnperf-update-baselines "
+            '--cnnperf-update-reason "<why the figures changed>"',
+        ]
+    )
+    assert "Traceback" not in slow.stdout.str()
+    slow.stdout.fnmatch_lines(["*busy_cnn*regressed*"])
+
+
+def test_faster_model_is_improved(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run(project, monkeypatch, 60, "--cnnperf-update-baselines").assert_outcomes(passed=1)
+    fast = run(project, monkeypatch, 0)
+    fast.assert_outcomes(passed=1)
+    fast.stdout.fnmatch_lines(["*busy_cnn*improved*"])
+
+
+def test_warn_mode_does_not_fail_a_regression(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run(project, monkeypatch, 0, "--cnnperf-update-baselines").assert_outcomes(passed=1)
+    slow = run(project, monkeypatch, 60, "--cnnperf-compare=warn")
+    slow.assert_outcomes(passed=1, warnings=1)
+    slow.stdout.fnmatch_lines(["*CnnperfWarning: Training performance of*regressed*"])
+
+
+def test_new_fails_only_when_a_baseline_is_required(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plain = run(project, monkeypatch, 0)
+    plain.assert_outcomes(passed=1)
+    plain.stdout.fnmatch_lines(["*busy_cnn*new*"])
+    required = run(project, monkeypatch, 0, "--cnnperf-require-baseline")
+    required.assert_outcomes(failed=1)
+    required.stdout.fnmatch_lines(
+        [
+            f"No baseline for {NODE_PATTERN} on this hardware in {baseline_file(project.path)}*",
+            "(--cnnperf-require-baseline makes this a failure.)",
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (
+            "{ not json",
+            "is not valid JSON: * at line 1, column 3. Fix the file by hand or "
+            "restore it from version control; the file was not changed.",
+        ),
+        (
+            json.dumps({"schema_version": 99, "hardware": {}, "entries": {}}),
+            "has schema_version 99, but this pytest-cnnperf reads schema versions up to 2. "
+            "Upgrade pytest-cnnperf to use it; the file was not changed.",
+        ),
+    ],
+    ids=["corrupt", "newer"],
+)
+def test_bad_baseline_file_errors_cleanly_and_stays_untouched(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, content: str, message: str
+) -> None:
+    path = baseline_file(project.path)
+    path.parent.mkdir()
+    path.write_text(content)
+    compared = run(project, monkeypatch, 0)
+    compared.assert_outcomes(failed=1)
+    compared.stdout.fnmatch_lines([f"The baseline file {path} {message}"])
+    assert "Traceback" not in compared.stdout.str()
+    updated = run(project, monkeypatch, 0, "--cnnperf-update-baselines")
+    updated.assert_outcomes(failed=1)
+    updated.stdout.fnmatch_lines(["*Nothing was accepted for*"])
+    assert path.read_text() == content
+
+
+def test_xdist_writes_the_baseline_file_once(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makepyfile(
+        test_perf=BUSY.replace(
+            "def test_busy(cnnperf,",
+            '@pytest.mark.parametrize("batch", [16, 32, 64])\ndef test_busy(batch, cnnperf,',
+        ).replace("batch_size=32", "batch_size=batch")
+    )
+    # Log every rename into the baseline directory, in whichever process it happens.
+    pytester.makeconftest(
+        """
+        import os
+
+        _replace = os.replace
+
+        def logged_replace(src, dst, *args, **kwargs):
+            if "baselines" in str(dst):
+                with open(os.environ["REPLACE_LOG"], "a") as log:
+                    log.write(f"{os.getpid()} {dst}\\n")
+            return _replace(src, dst, *args, **kwargs)
+
+        os.replace = logged_replace
+        """
+    )
+    log = pytester.path / "replace.log"
+    monkeypatch.setenv("REPLACE_LOG", str(log))
+    result = run(pytester, monkeypatch, 0, "-n", "2", "--cnnperf-update-baselines")
+    result.assert_outcomes(passed=3)
+    lines = log.read_text().splitlines()
+    assert len(lines) == 1, lines
+    stored = json.loads(baseline_file(pytester.path).read_text())
+    assert sorted(stored["entries"]) == [
+        f"test_perf.py::test_busy[busy_cnn-{batch}-synthetic]" for batch in (16, 32, 64)
+    ]
+
+
+def test_bad_tolerance_values_are_usage_errors(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_nothing="def test_nothing():\n    pass\n")
+    result = pytester.runpytest("--cnnperf-tolerance=fast")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["*argument --cnnperf-tolerance: Expected a tolerance such as '20%' or a list*"]
+    )
+
+
+def test_unknown_per_test_tolerance_is_reported(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project.makepyfile(
+        test_perf=BUSY.replace(
+            "def test_busy(", '@pytest.mark.cnnperf(tolerance_epoch_time="fast")\ndef test_busy('
+        )
+    )
+    result = run(project, monkeypatch, 0)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([f"*In the settings of {NODE_PATTERN}: *'fast'*"])
