@@ -45,6 +45,19 @@ def format_params(value: int) -> str:
     return f"{value:,}"
 
 
+def baseline_change(record: TestRecord) -> str:
+    """``1.07x of 52.1 ms, -0.4pt`` from the comparison, or ``-`` without a baseline."""
+    metrics = record.comparison.get("metrics") or {}
+    parts = []
+    epoch = metrics.get("epoch_seconds")
+    if epoch and epoch.get("baseline") is not None and epoch.get("change") is not None:
+        parts.append(f"{epoch['change']:.2f}x of {format_seconds(epoch['baseline'])}")
+    accuracy = metrics.get("accuracy")
+    if accuracy and accuracy.get("change") is not None:
+        parts.append(f"{accuracy['change'] * 100:+.1f}pt acc")
+    return ", ".join(parts) or "-"
+
+
 def epoch_table(record: TestRecord, run: TrainResult, run_number: int) -> Table:
     """Per-epoch table of one run; warm-up epochs marked and kept out of the median."""
     from rich import box
@@ -102,6 +115,7 @@ def summary_table(records: Sequence[TestRecord]) -> Table:
     table.add_column("median epoch", justify="right")
     table.add_column("images/s", justify="right")
     table.add_column("accuracy", justify="right")
+    table.add_column("vs baseline", justify="right")
     table.add_column("verdict")
     for record in records:
         run = record.runs[-1] if record.runs else None
@@ -117,6 +131,7 @@ def summary_table(records: Sequence[TestRecord]) -> Table:
             format_seconds(record.epoch_seconds_median),
             format_rate(record.images_per_second_median),
             format_accuracy(record.accuracy),
+            baseline_change(record),
             Text(verdict, style=VERDICT_STYLES.get(verdict, "")),
         )
     return table
