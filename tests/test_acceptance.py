@@ -102,7 +102,7 @@ def test_passing_run_prints_epoch_table_and_summary(project: pytest.Pytester) ->
             "*epoch*seconds*steps*images/s*loss*accuracy*",
             "*1 *warm-up*",
             "*cnnperf summary*",
-            "*tiny_cnn*synthetic*pass*",
+            "*tiny_cnn*synthetic*new*",
         ]
     )
     output = result.stdout.str() + result.stderr.str()
@@ -235,7 +235,7 @@ def test_quiet_prints_summary_without_epoch_tables(project: pytest.Pytester) -> 
     _write_test(project, PASSING)
     result = project.runpytest_subprocess("-q", "--color=no")
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["*cnnperf summary*", "*tiny_cnn*pass*"])
+    result.stdout.fnmatch_lines(["*cnnperf summary*", "*tiny_cnn*new*"])
     result.stdout.no_fnmatch_line("*warm-up*")
 
 
@@ -244,7 +244,7 @@ def test_no_terminal_prints_nothing(project: pytest.Pytester) -> None:
     result = project.runpytest_subprocess("-p", "no:terminal", "--cnnperf-json=out.json")
     assert result.ret == pytest.ExitCode.OK
     assert result.stdout.str().strip() == ""
-    assert json.loads((project.path / "out.json").read_text())["tests"][0]["verdict"] == "pass"
+    assert json.loads((project.path / "out.json").read_text())["tests"][0]["verdict"] == "new"
 
 
 def test_xdist_merges_results_and_controller_writes_json(project: pytest.Pytester) -> None:
@@ -262,7 +262,7 @@ def test_xdist_merges_results_and_controller_writes_json(project: pytest.Pyteste
     result.assert_outcomes(passed=3)
     stdout = result.stdout.str()
     assert stdout.count("cnnperf summary") == 1
-    rows = [line for line in stdout.splitlines() if "test_batches[" in line and "pass" in line]
+    rows = [line for line in stdout.splitlines() if "test_batches[" in line and " new " in line]
     assert len(rows) == 3
     assert rows == sorted(rows)
     document = json.loads((project.path / "res.json").read_text())
@@ -297,7 +297,7 @@ def test_results_json_schema(project: pytest.Pytester) -> None:
     measured = sorted(e["seconds"] for e in test["epochs"] if not e["warmup"])
     assert test["epoch_seconds_median"] == pytest.approx(sum(measured) / 2)
     assert 0.6 <= test["accuracy"] <= 1.0
-    assert test["verdict"] == "pass"
+    assert test["verdict"] == "new"  # no baseline stored yet
 
 
 def test_missing_decorator_is_explained(project: pytest.Pytester) -> None:
