@@ -1,0 +1,104 @@
+"""Acceptance tests of where data comes from: real files, or an honest synthetic stand-in."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+MNIST_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+
+TESTS = textwrap.dedent(
+    """
+    import pytest_cnnperf
+
+
+    def tiny_cnn(input_shape, num_classes):
+        from pytest_cnnperf.backend import import_keras
+        keras = import_keras()
+        return keras.Sequential(
+            [
+                keras.Input(input_shape),
+                keras.layers.Conv2D(8, 3, strides=2, activation="relu", name="conv"),
+                keras.layers.Flatten(name="flatten"),
+                keras.layers.Dense(num_classes, activation="softmax", name="head"),
+            ],
+            name="tiny_cnn",
+        )
+
+
+    @pytest_cnnperf.model(tiny_cnn)
+    @pytest_cnnperf.dataset("cifar10", train_size=300, test_size=100)
+    def test_cifar(cnnperf, cnnperf_model, cnnperf_dataset):
+        result = cnnperf.train(cnnperf_model, cnnperf_dataset, epochs=1, learning_rate=0.01)
+        cnnperf.check_accuracy(result, at_least=0.999)
+
+
+    @pytest_cnnperf.model(tiny_cnn)
+    @pytest_cnnperf.dataset("mnist", train_size=2000, test_size=500, split="test")
+    def test_mnist(cnnperf, cnnperf_model, cnnperf_dataset):
+        result = cnnperf.train(cnnperf_model, cnnperf_dataset, epochs=2, learning_rate=0.01)
+        cnnperf.check_accuracy(result, at_least=0.8)
+    """
+)
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    # No data set anywhere but where a test points: an empty Keras cache, no
+    # CNNPERF_DATA_DIR.
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setenv("KERAS_HOME", str(pytester.path / "keras-home"))
+    monkeypatch.delenv("CNNPERF_DATA_DIR", raising=False)
+    pytester.makepyfile(test_data=TESTS)
+    return pytester
+
+
+def test_auto_falls_back_to_synthetic_and_says_so(project: pytest.Pytester) -> None:
+    result = project.runpytest_subprocess(
+        "--color=no", "--cnnperf-offline", "--cnnperf-json=out.json", "-k", "cifar"
+    )
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "Accuracy of tiny_cnn on cifar10 (synthetic data, 100 held-out images); synthetic "
+            "data stood in because no CIFAR-10 files found*: 0.*, below the required 0.9990.",
+            "*  synthetic data stood in for cifar10: *",
+            "*tiny_cnn*cifar10 (synthetic)*failed*",
+        ]
+    )
+    (test,) = json.loads((project.path / "out.json").read_text())["tests"]
+    assert test["data_source"] == "synthetic"
+    assert test["runs"][0]["fallback_reason"]
+    assert test["params"] == (3 * 3 * 3 * 8 + 8) + (15 * 15 * 8 * 10 + 10)
+
+
+def test_real_mode_fails_naming_every_place_looked_in(project: pytest.Pytester) -> None:
+    result = project.runpytest_subprocess(
+        "--color=no", "--cnnperf-offline", "--cnnperf-data=real", "-k", "cifar"
+    )
+    result.assert_outcomes(errors=1)
+    output = result.stdout.str()
+    assert str(project.path / "keras-home" / "datasets") in output
+    assert "CNNPERF_DATA_DIR" in output and "--cnnperf-data-dir" in output
+    assert "Traceback" not in output
+
+
+def test_real_mnist_digits_from_the_data_dir(project: pytest.Pytester) -> None:
+    result = project.runpytest_subprocess(
+        "--color=no",
+        f"--cnnperf-data-dir={MNIST_DIR}",
+        "--cnnperf-data=real",
+        "--cnnperf-json=out.json",
+        "-k",
+        "mnist",
+    )
+    result.assert_outcomes(passed=1)
+    (test,) = json.loads((project.path / "out.json").read_text())["tests"]
+    assert test["data_source"] == "real"
+    assert test["accuracy"] >= 0.8
+    assert test["accuracy_checks"] == [
+        {"threshold": 0.8, "measured": test["accuracy"], "passed": True}
+    ]
