@@ -337,3 +337,18 @@ def test_early_stopping_stops_on_validation_loss(project: pytest.Pytester) -> No
     epochs, images = map(int, line.split("EPOCHS")[1].split()[:2])
     assert epochs < 41
     assert images == 270  # 300 training images less the 10% held out for validation
+
+
+def test_same_seed_repeats_the_same_training(project: pytest.Pytester) -> None:
+    _write_test(project, PASSING.replace("cnnperf.check_accuracy(result, at_least=0.6)", ""))
+    losses = []
+    for name in ("a.json", "b.json", "c.json"):
+        seed = "3" if name != "c.json" else "4"
+        result = project.runpytest_subprocess(
+            f"--cnnperf-json={name}", "--cnnperf-deterministic", f"--cnnperf-seed={seed}"
+        )
+        result.assert_outcomes(passed=1)
+        (test,) = json.loads((project.path / name).read_text())["tests"]
+        losses.append(([e["loss"] for e in test["epochs"]], test["accuracy"]))
+    assert losses[0] == losses[1]
+    assert losses[0] != losses[2]
