@@ -115,6 +115,20 @@ def pytest_runtest_makereport(
 # ---------------------------------------------------------------------------
 
 
+def _named_param(request: pytest.FixtureRequest, kind: type[Any], fixture: str, hint: str) -> Any:
+    """The spec a ``@model``/``@dataset`` decorator gave this test, or a clear failure."""
+    spec = getattr(request, "param", None)
+    if not isinstance(spec, kind):
+        pytest.fail(
+            f"{request.node.nodeid} uses {fixture} without naming {hint}",
+            pytrace=False,
+        )
+    recorder = request.node.stash.get(RECORD_KEY, None)
+    if recorder is not None:
+        setattr(recorder, "model" if kind is ModelSpec else "dataset", spec.name)
+    return spec
+
+
 @pytest.fixture(scope="session")
 def cnnperf_runtime(request: pytest.FixtureRequest) -> Runtime:
     """The process's TensorFlow set-up: device pinning, precision, determinism."""
@@ -129,16 +143,12 @@ def cnnperf_dataset(request: pytest.FixtureRequest, cnnperf_runtime: Runtime) ->
     """The data set named by ``@pytest_cnnperf.dataset(...)``, loaded once per session."""
     from pytest_cnnperf.runner import load_dataset
 
-    spec = getattr(request, "param", None)
-    if not isinstance(spec, DatasetSpec):
-        pytest.fail(
-            f"{request.node.nodeid} uses cnnperf_dataset without naming a data set. "
-            'Decorate the test with @pytest_cnnperf.dataset("mnist") or another name.',
-            pytrace=False,
-        )
-    recorder = request.node.stash.get(RECORD_KEY, None)
-    if recorder is not None:
-        recorder.dataset = spec.name
+    spec: DatasetSpec = _named_param(
+        request,
+        DatasetSpec,
+        "cnnperf_dataset",
+        'a data set. Decorate the test with @pytest_cnnperf.dataset("mnist") or another name.',
+    )
     from pytest_cnnperf.datasets import DatasetError
 
     try:
@@ -154,16 +164,12 @@ def cnnperf_model(
     """The model named by ``@pytest_cnnperf.model(...)``, built for the data set."""
     from pytest_cnnperf.runner import build_model, seed_everything
 
-    spec = getattr(request, "param", None)
-    if not isinstance(spec, ModelSpec):
-        pytest.fail(
-            f"{request.node.nodeid} uses cnnperf_model without naming a model. "
-            'Decorate the test with @pytest_cnnperf.model("lenet5") or a builder function.',
-            pytrace=False,
-        )
-    recorder = request.node.stash.get(RECORD_KEY, None)
-    if recorder is not None:
-        recorder.model = spec.name
+    spec: ModelSpec = _named_param(
+        request,
+        ModelSpec,
+        "cnnperf_model",
+        'a model. Decorate the test with @pytest_cnnperf.model("lenet5") or a builder function.',
+    )
     cfg = request.config.stash[CONFIG_KEY]
     seed_everything(cfg.seed)
     spec = ModelSpec(spec.name, spec.builder, resolve_profiled(spec.options, cfg.device_kind))
