@@ -8,7 +8,6 @@ marker wins for each key. Unknown keys are reported when the test is set up.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -199,6 +198,8 @@ def collect_settings(markers: Iterable[pytest.Mark]) -> dict[str, Any]:
             merged.setdefault(key, value)
     unknown = sorted(set(merged) - set(SETTINGS))
     if unknown:
+        import difflib
+
         hints = []
         for key in unknown:
             close = difflib.get_close_matches(key, list(SETTINGS), n=1)

@@ -8,7 +8,6 @@ JSON are made from.
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -57,13 +56,11 @@ class TrainResult:
 
     @property
     def epoch_seconds_median(self) -> float | None:
-        measured = [e.seconds for e in self.measured_epochs]
-        return statistics.median(measured) if measured else None
+        return _median([e.seconds for e in self.measured_epochs])
 
     @property
     def images_per_second_median(self) -> float | None:
-        measured = [e.images_per_second for e in self.measured_epochs]
-        return statistics.median(measured) if measured else None
+        return _median([e.images_per_second for e in self.measured_epochs])
 
 
 @dataclass(frozen=True)
@@ -100,13 +97,11 @@ class TestRecord:
 
     @property
     def epoch_seconds_median(self) -> float | None:
-        samples = self.epoch_seconds
-        return statistics.median(samples) if samples else None
+        return _median(self.epoch_seconds)
 
     @property
     def images_per_second_median(self) -> float | None:
-        samples = self.images_per_second
-        return statistics.median(samples) if samples else None
+        return _median(self.images_per_second)
 
     @property
     def accuracy(self) -> float | None:
@@ -144,6 +139,13 @@ class TestRecord:
             dataset=data.get("dataset", ""),
             comparison=dict(data.get("comparison", {})),
         )
+
+
+def _median(samples: Sequence[float]) -> float | None:
+    # statistics is imported here, not at plugin load: it pulls in decimal and fractions.
+    import statistics
+
+    return statistics.median(samples) if samples else None
 
 
 def sort_records(records: Sequence[TestRecord]) -> list[TestRecord]:

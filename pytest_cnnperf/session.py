@@ -8,10 +8,6 @@ the results JSON and, with ``--cnnperf-update-baselines``, the baselines.
 
 from __future__ import annotations
 
-import datetime
-import os
-import shlex
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -176,6 +172,8 @@ class CnnperfSession:
         default_dir = (self.cfg.rootdir / "baselines").resolve()
         if self.cfg.baseline_dir.resolve() != default_dir:
             parts.append(f"--cnnperf-baseline-dir={self.cfg.baseline_dir}")
+        import shlex
+
         command = shlex.join(parts)
         return command + ' --cnnperf-update-reason "<why the figures changed>"'
 
@@ -255,6 +253,10 @@ class CnnperfSession:
 
     def write_baselines(self) -> bool:
         """Accept the figures of every test that completed; return False on an error."""
+        import datetime
+        import os
+        import tempfile
+
         from pytest_cnnperf.baselines import (
             Accepted,
             BaselineError,
