@@ -89,8 +89,8 @@ class DatasetSpec:
     """What ``@dataset`` names: a data set, its subset sizes and loader options."""
 
     name: str
-    train_size: int | None = None
-    test_size: int | None = None
+    train_size: int | ByProfile[Any] | None = None
+    test_size: int | ByProfile[Any] | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
     loader: Callable[..., Any] | None = None
 
@@ -136,8 +136,8 @@ def model(
 def dataset(
     spec: str | Callable[..., Any] | Iterable[str],
     *,
-    train_size: int | None = None,
-    test_size: int | None = None,
+    train_size: int | ByProfile[Any] | None = None,
+    test_size: int | ByProfile[Any] | None = None,
     **options: Any,
 ) -> Callable[[F], F]:
     """Parametrize ``cnnperf_dataset`` with one or several data sets.

@@ -163,20 +163,18 @@ def load_dataset(spec: DatasetSpec, cfg: CnnperfConfig) -> Dataset:
     from pytest_cnnperf import datasets
 
     profile = cfg.device_kind
+    train_size: int | None = resolve_profiled(spec.train_size, profile)
+    test_size: int | None = resolve_profiled(spec.test_size, profile)
     spec = DatasetSpec(
-        spec.name,
-        resolve_profiled(spec.train_size, profile),
-        resolve_profiled(spec.test_size, profile),
-        resolve_profiled(spec.options, profile),
-        spec.loader,
+        spec.name, train_size, test_size, resolve_profiled(spec.options, profile), spec.loader
     )
     if spec.loader is not None:
         return user_dataset(spec)
     return datasets.load(
         spec.name,
         data_dir=cfg.data_dir,
-        train_size=spec.train_size,
-        test_size=spec.test_size,
+        train_size=train_size,
+        test_size=test_size,
         seed=cfg.seed,
         mode=cfg.data_mode,  # type: ignore[arg-type]
         offline=cfg.offline,
@@ -338,13 +336,13 @@ class Runner:
         model: ModelUnderTest | keras.Model,
         dataset: Dataset,
         *,
-        epochs: int | None = None,
-        batch_size: int | None = None,
-        warmup_epochs: int | None = None,
-        learning_rate: float | None = None,
-        steps_per_epoch: int | None = None,
-        repeats: int | None = None,
-        early_stopping: bool | None = None,
+        epochs: int | ByProfile[Any] | None = None,
+        batch_size: int | ByProfile[Any] | None = None,
+        warmup_epochs: int | ByProfile[Any] | None = None,
+        learning_rate: float | ByProfile[Any] | None = None,
+        steps_per_epoch: int | ByProfile[Any] | None = None,
+        repeats: int | ByProfile[Any] | None = None,
+        early_stopping: bool | ByProfile[Any] | None = None,
     ) -> TrainResult:
         """Train with timed epochs; return the last run's result.
 
@@ -526,7 +524,7 @@ class Runner:
             fallback_reason=ds.fallback_reason,
         )
 
-    def check_accuracy(self, result: TrainResult, *, at_least: float | ByProfile[float]) -> None:
+    def check_accuracy(self, result: TrainResult, *, at_least: float | ByProfile[Any]) -> None:
         """Fail the test unless held-out accuracy is at least ``at_least`` (0..1)."""
         at_least = resolve_profiled(at_least, self.profile)
         if (
