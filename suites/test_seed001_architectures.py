@@ -31,11 +31,6 @@ on CPU (``CPU_AT_LEAST``); the other networks are timed:
   digit (19.6% of the test images), so no CPU floor is asked there.
 """
 
-# by_profile(...) values are accepted wherever these tests pass them (see
-# pytest_cnnperf.markers.by_profile), but Runner.train and dataset() are not
-# annotated to take ByProfile yet; remove this line once they are.
-# mypy: disable-error-code="arg-type"
-
 from __future__ import annotations
 
 from collections.abc import Mapping

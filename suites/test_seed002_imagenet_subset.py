@@ -31,11 +31,6 @@ million parameters cannot learn anything in a few steps, so the CPU profile
 times the steps and checks no accuracy.
 """
 
-# by_profile(...) values are accepted wherever these tests pass them (see
-# pytest_cnnperf.markers.by_profile), but Runner.train and dataset() are not
-# annotated to take ByProfile yet; remove this line once they are.
-# mypy: disable-error-code="arg-type"
-
 from __future__ import annotations
 
 from typing import TYPE_CHECKING

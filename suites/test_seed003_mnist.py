@@ -15,11 +15,6 @@ plus ``epochs`` measured ones; in the GPU profile the two add up to the
 documented number of passes.
 """
 
-# by_profile(...) values are accepted wherever these tests pass them (see
-# pytest_cnnperf.markers.by_profile), but Runner.train and dataset() are not
-# annotated to take ByProfile yet; remove this line once they are.
-# mypy: disable-error-code="arg-type"
-
 from __future__ import annotations
 
 from typing import TYPE_CHECKING

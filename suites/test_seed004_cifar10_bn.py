@@ -24,11 +24,6 @@ stopping on, timing the rates and the validation passes without an accuracy
 floor.
 """
 
-# by_profile(...) values are accepted wherever these tests pass them (see
-# pytest_cnnperf.markers.by_profile), but Runner.train and dataset() are not
-# annotated to take ByProfile yet; remove this line once they are.
-# mypy: disable-error-code="arg-type"
-
 from __future__ import annotations
 
 from collections.abc import Mapping
