@@ -16,14 +16,14 @@ CPU profile (the default): 8,000 training and 500 test images carved from
 each data set's test split (only MNIST is real on the development machine;
 the others are synthetic stand-ins of the same shape unless their files are
 present), one warm-up and one measured epoch, with steps capped for the heavy
-networks (``CPU_PLANS``). Only
-``lenet5_afif`` learns within that budget, so only it is held to an accuracy
-on CPU (``CPU_AT_LEAST``); the other networks are timed:
+networks (``CPU_PLANS``). Only ``lenet5_afif`` learns within that budget, so
+only it is held to an accuracy on CPU (``CpuPlan.at_least``); the other
+networks are timed:
 
-- ``resnet20_v1`` and ``resnet20_v2`` do learn in a hundred or so steps, but
-  their held-out accuracy reflects BatchNorm moving statistics (momentum
-  0.99) that are still mostly their initial values after that few steps, and
-  stays near chance;
+- ``resnet20_v1`` and ``resnet20_v2`` fit their training batches within a
+  hundred or so steps, but their held-out accuracy is computed with
+  BatchNorm moving statistics (momentum 0.99) that are still mostly their
+  initial values after so few steps, and stays near chance;
 - ``squeezenet`` (about 2 s per step of 128 images on two cores) and
   ``vgg_like`` on synthetic images do not leave chance level in the steps a
   CPU run can afford;
