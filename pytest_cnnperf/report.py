@@ -101,32 +101,47 @@ def epoch_table(record: TestRecord, run: TrainResult, run_number: int) -> Table:
     return table
 
 
-def summary_table(records: Sequence[TestRecord]) -> Table:
+#: Below this width the summary numbers its rows and lists the node ids under
+#: the table, one a line: a long id folded into a narrow column is unreadable.
+COMPACT_WIDTH = 140
+
+
+def summary_table(records: Sequence[TestRecord], *, compact: bool = False) -> Table:
     """One line per test: model, data set, params, median epoch, images/s, accuracy, verdict."""
     from rich import box
     from rich.table import Table
     from rich.text import Text
 
     table = Table(title="cnnperf summary", title_justify="left", box=box.SIMPLE_HEAD)
-    table.add_column("test", overflow="fold")
-    table.add_column("model")
-    table.add_column("data set")
+    if compact:
+        table.add_column("#", justify="right")
+    else:
+        table.add_column("test", overflow="fold")
+        table.add_column("model")
+        table.add_column("data set")
     table.add_column("params", justify="right")
     table.add_column("median epoch", justify="right")
     table.add_column("images/s", justify="right")
     table.add_column("accuracy", justify="right")
     table.add_column("vs baseline", justify="right")
     table.add_column("verdict")
-    for record in records:
+    for number, record in enumerate(records, start=1):
         run = record.runs[-1] if record.runs else None
         dataset = record.dataset or (run.dataset if run else "")
         if run is not None and run.data_source == "synthetic":
             dataset += " (synthetic)"
+        names = (
+            [Text(str(number))]
+            if compact
+            else [
+                Text(record.node_id),
+                Text(record.model or (run.model if run else "")),
+                Text(dataset),
+            ]
+        )
         verdict = record.verdict
         table.add_row(
-            Text(record.node_id),
-            Text(record.model or (run.model if run else "")),
-            Text(dataset),
+            *names,
             format_params(run.params) if run else "-",
             format_seconds(record.epoch_seconds_median),
             format_rate(record.images_per_second_median),
@@ -135,6 +150,15 @@ def summary_table(records: Sequence[TestRecord]) -> Table:
             Text(verdict, style=VERDICT_STYLES.get(verdict, "")),
         )
     return table
+
+
+def compact_legend(records: Sequence[TestRecord]) -> list[str]:
+    """The node ids of a compact summary, numbered as its rows."""
+    lines = []
+    for number, record in enumerate(records, start=1):
+        synthetic = any(run.data_source == "synthetic" for run in record.runs)
+        lines.append(f"{number:>4}  {record.node_id}" + (" (synthetic data)" if synthetic else ""))
+    return lines
 
 
 def render_summary(
@@ -163,5 +187,9 @@ def render_summary(
                     console.print(
                         Text(f"  synthetic data stood in for {run.dataset}: {run.fallback_reason}")
                     )
-    console.print(summary_table(records))
+    compact = width < COMPACT_WIDTH
+    console.print(summary_table(records, compact=compact))
+    if compact:
+        for line in compact_legend(records):
+            console.print(Text(line), soft_wrap=True)
     return buffer.getvalue()

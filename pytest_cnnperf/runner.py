@@ -427,16 +427,26 @@ class Runner:
                 x_train, y_train, plan.validation_fraction, seed
             )
         augmentation = recipe.augmentation.layers(seed) if recipe.augmentation else None
-        with tf.device(self.device):
-            train_data = pipeline.training_pipeline(
-                x_train,
-                y_train,
-                batch_size=plan.batch_size,
-                seed=seed,
-                augmentation_layers=augmentation or None,
+        # The input pipeline is built outside the device scope: tf.data runs on
+        # the host, and its source tensors stay in host memory rather than
+        # filling a GPU with the whole data set; batches are prefetched.
+        train_data = pipeline.training_pipeline(
+            x_train,
+            y_train,
+            batch_size=plan.batch_size,
+            seed=seed,
+            augmentation_layers=augmentation or None,
+        )
+        if plan.steps_per_epoch is not None:
+            train_data = train_data.take(plan.steps_per_epoch)
+        validation_data = (
+            None
+            if validation is None
+            else pipeline.evaluation_pipeline(
+                validation[0], validation[1], batch_size=max(plan.batch_size, 256)
             )
-            if plan.steps_per_epoch is not None:
-                train_data = train_data.take(plan.steps_per_epoch)
+        )
+        with tf.device(self.device):
             keras_model.compile(
                 optimizer=recipe.make_optimizer(plan.learning_rate),
                 loss=recipe.make_loss(),
@@ -447,21 +457,14 @@ class Runner:
             if recipe.lr_steps:
                 callbacks.append(
                     keras.callbacks.LearningRateScheduler(
-                        lambda epoch, _lr: recipe.learning_rate_at(
-                            max(epoch - plan.warmup_epochs, 0), plan.learning_rate
-                        )
+                        # Warm-up epochs are training epochs too: the documented
+                        # schedule counts them.
+                        lambda epoch, _lr: recipe.learning_rate_at(epoch, plan.learning_rate)
                     )
                 )
-            if validation is not None:
+            if validation_data is not None:
                 # After the timer in the list: its evaluation is never timed.
-                callbacks.append(
-                    _ValidationLoss(
-                        keras,
-                        pipeline.evaluation_pipeline(
-                            validation[0], validation[1], batch_size=max(plan.batch_size, 256)
-                        ),
-                    )
-                )
+                callbacks.append(_ValidationLoss(keras, validation_data))
                 callbacks.append(
                     keras.callbacks.EarlyStopping(
                         monitor="val_loss",
@@ -504,10 +507,10 @@ class Runner:
         accuracy = None
         test_images = int(prepared.x_test.shape[0])
         if test_images:
+            evaluation = pipeline.evaluation_pipeline(
+                prepared.x_test, prepared.y_test, batch_size=max(plan.batch_size, 256)
+            )
             with tf.device(self.device):
-                evaluation = pipeline.evaluation_pipeline(
-                    prepared.x_test, prepared.y_test, batch_size=max(plan.batch_size, 256)
-                )
                 scores = keras_model.evaluate(evaluation, verbose=0, return_dict=True)
             accuracy = float(scores["accuracy"])
         return TrainResult(

@@ -247,3 +247,13 @@ def test_plugin_import_is_free_of_heavy_modules() -> None:
         cwd=Path(__file__).parent,
     )
     assert out.stdout.strip() == ""
+
+
+def test_narrow_summary_drops_name_columns_but_keeps_the_id_whole() -> None:
+    node = "suites/test_seed001_architectures.py::test_architecture[resnet20_v2-fashion_mnist]"
+    record = TestRecord(node_id=node, runs=(_run([2.0, 1.0]),), model="resnet20_v2")
+    text = render_summary([record], color=False, width=80, epoch_tables=False)
+    assert "data set" not in text
+    assert f"   1  {node}" in text.splitlines()
+    table = text[: text.index(f"   1  {node}")]
+    assert max(len(line) for line in table.splitlines()) <= 80
