@@ -306,7 +306,17 @@ def _judge_timing(
     spread = relative_mad(current_samples)
     low, high = interval.low, interval.high
     reason = None
-    if rule.is_worse(low) and rule.is_worse(high):
+    if interval.low_confidence and (
+        rule.is_worse(interval.ratio) or rule.is_better(interval.ratio)
+    ):
+        # One sample on a side says nothing about noise: beyond the bound is
+        # neither a regression nor an improvement that can be claimed.
+        verdict = Verdict.UNSTABLE
+        reason = (
+            "a single measured epoch on one side cannot show a change with confidence; "
+            "measure more epochs or pass --cnnperf-repeats"
+        )
+    elif rule.is_worse(low) and rule.is_worse(high):
         verdict = Verdict.REGRESSED
     elif rule.is_better(low) and rule.is_better(high):
         verdict = Verdict.IMPROVED
