@@ -158,7 +158,14 @@ class CnnperfSession:
         """Defaults < ini < command line < the test's own settings."""
         from pytest_cnnperf.baselines import ToleranceOverrides, resolve_tolerances
 
-        own = {TOLERANCE_SETTINGS[k]: v for k, v in settings.items() if k in TOLERANCE_SETTINGS}
+        from pytest_cnnperf.markers import resolve_profiled
+
+        resolved = resolve_profiled(settings, self.cfg.device_kind)
+        own = {
+            TOLERANCE_SETTINGS[k]: v
+            for k, v in resolved.items()
+            if k in TOLERANCE_SETTINGS and v is not None
+        }
         marker = ToleranceOverrides.from_mapping(own, source=f"the settings of {node_id}")
         return resolve_tolerances(self.cfg.tolerance_ini, self.cfg.tolerance_cli, marker)
 

@@ -257,3 +257,18 @@ def test_narrow_summary_drops_name_columns_but_keeps_the_id_whole() -> None:
     assert f"   1  {node}" in text.splitlines()
     table = text[: text.index(f"   1  {node}")]
     assert max(len(line) for line in table.splitlines()) <= 80
+
+
+def test_per_test_tolerances_follow_the_profile() -> None:
+    from types import SimpleNamespace
+
+    from pytest_cnnperf.markers import by_profile
+    from pytest_cnnperf.session import CnnperfSession
+
+    session = CnnperfSession.__new__(CnnperfSession)
+    settings = {"tolerance_epoch_time": by_profile(cpu="50%", gpu=None)}
+    for kind, expected in (("cpu", 0.5), ("gpu", 0.25)):
+        session.cfg = SimpleNamespace(  # type: ignore[assignment]
+            device_kind=kind, tolerance_ini=None, tolerance_cli=None
+        )
+        assert session.tolerances_for("t", settings).epoch_time_rel == expected
