@@ -157,7 +157,6 @@ class CnnperfSession:
     def tolerances_for(self, node_id: str, settings: dict[str, Any]) -> Tolerances:
         """Defaults < ini < command line < the test's own settings."""
         from pytest_cnnperf.baselines import ToleranceOverrides, resolve_tolerances
-
         from pytest_cnnperf.markers import resolve_profiled
 
         resolved = resolve_profiled(settings, self.cfg.device_kind)
