@@ -51,7 +51,13 @@ class CnnperfConfig:
     @classmethod
     def from_pytest_config(cls, config: pytest.Config) -> CnnperfConfig:
         """Resolve the options; raise ``pytest.UsageError`` for a bad ini value."""
-        values = {option.dest: _resolve(config, option) for option in opts.OPTIONS}
+        # The tolerance spec is not resolved like the others: ini and command
+        # line are kept apart below, because they layer.
+        values = {
+            option.dest: _resolve(config, option)
+            for option in opts.OPTIONS
+            if option.dest != "cnnperf_tolerance"
+        }
         tolerance_cli = config.getoption("cnnperf_tolerance")
         tolerance_ini = None
         raw_tolerance = config.getini("cnnperf_tolerance")

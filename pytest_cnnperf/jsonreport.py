@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_cnnperf import environment
+from pytest_cnnperf.atomicfile import write_text_atomically
 from pytest_cnnperf.results import TestRecord, TrainResult
 
 if TYPE_CHECKING:
@@ -99,23 +98,8 @@ def results_document(cfg: CnnperfConfig, records: Sequence[TestRecord]) -> dict[
 def write_results(path: Path, records: Sequence[TestRecord], cfg: CnnperfConfig) -> None:
     """Write atomically: a reader never sees half a file."""
     document = results_document(cfg, records)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(
-                document, handle, indent=2, sort_keys=True, allow_nan=False, default=_jsonable
-            )
-            handle.write("\n")
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-
-
-def _jsonable(value: Any) -> Any:
-    raise TypeError(f"Not JSON serializable: {value!r}")
+    text = json.dumps(document, indent=2, sort_keys=True, allow_nan=False) + "\n"
+    write_text_atomically(path, text)
 
 
 def _finite(value: float | None) -> float | None:

@@ -17,7 +17,6 @@ if TYPE_CHECKING:
 
 DEFAULT_EPOCHS = 3
 DEFAULT_SEED = 0
-DEFAULT_JSON = ""
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 DATA_MODES = ("auto", "real")
 DEFAULT_BASELINE_DIR = "baselines"
@@ -200,7 +199,6 @@ OPTIONS: tuple[Option, ...] = (
         "PATH",
         parse_path,
         "cnnperf_json",
-        default=DEFAULT_JSON,
     ),
     Option(
         "--cnnperf-data-dir",

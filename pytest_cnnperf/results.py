@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
@@ -110,9 +110,6 @@ class TestRecord:
             if run.accuracy is not None:
                 return run.accuracy
         return None
-
-    def with_verdict(self, verdict: str, comparison: Mapping[str, Any] | None = None) -> TestRecord:
-        return replace(self, verdict=verdict, comparison=dict(comparison or self.comparison))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -175,7 +175,9 @@ class CnnperfSession:
             parts.append("--cnnperf-gpu")
         if self.cfg.precision != "float32":
             parts.append(f"--cnnperf-precision={self.cfg.precision}")
-        default_dir = (self.cfg.rootdir / "baselines").resolve()
+        from pytest_cnnperf.options import DEFAULT_BASELINE_DIR
+
+        default_dir = (self.cfg.rootdir / DEFAULT_BASELINE_DIR).resolve()
         if self.cfg.baseline_dir.resolve() != default_dir:
             parts.append(f"--cnnperf-baseline-dir={self.cfg.baseline_dir}")
         import shlex

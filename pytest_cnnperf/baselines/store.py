@@ -32,21 +32,19 @@ warning, so that a newer tool's data survive an older tool's accept.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import getpass
 import json
 import math
 import os
-import secrets
 import socket
-import stat
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, NoReturn
 
+from pytest_cnnperf.atomicfile import write_text_atomically
 from pytest_cnnperf.baselines.model import HardwareKey, Measurement, Software
 from pytest_cnnperf.baselines.stats import SampleSummary
 from pytest_cnnperf.baselines.tolerances import (
@@ -538,49 +536,16 @@ def _write_error(path: Path, error: OSError, document: str) -> BaselineWriteErro
     )
 
 
-def _fsync_directory(directory: Path) -> None:
-    # Makes the rename itself durable; not every platform can open a directory.
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same directory.
-
-    The temporary file is flushed and fsynced, then renamed over ``path`` with
-    ``os.replace``: a crash leaves either the old or the new file, never a
-    half-written one, and the temporary file is removed on failure.
+    """Write ``text`` to ``path`` atomically (see ``pytest_cnnperf.atomicfile``).
 
     Raises:
         BaselineWriteError: the directory or file could not be written.
     """
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else None
-        temporary = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-        # O_EXCL: never follow or reuse someone else's file; 0o666 lets the umask decide.
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        write_text_atomically(path, text)
     except OSError as error:
         raise _write_error(path, error, text) from error
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if mode is not None:
-            os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException as error:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        if isinstance(error, OSError):
-            raise _write_error(path, error, text) from error
-        raise
-    _fsync_directory(path.parent)
 
 
 def update_baselines(
