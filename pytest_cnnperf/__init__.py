@@ -2,6 +2,9 @@
 
 Importing this package is cheap: the decorators only record what a test
 names; TensorFlow and Keras are imported when a test runs.
+
+PYTEST_DONT_REWRITE: loaded in every pytest run, so pytest must not parse and
+recompile it for assertion rewriting each time.
 """
 
 from __future__ import annotations

@@ -2,6 +2,9 @@
 
 Precedence for every setting: the command line, then the ini key, then the
 built-in default. Hooks and fixtures read ``config.stash[CONFIG_KEY]``.
+
+PYTEST_DONT_REWRITE: loaded in every pytest run, so pytest must not parse and
+recompile it for assertion rewriting each time.
 """
 
 from __future__ import annotations

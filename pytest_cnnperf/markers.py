@@ -4,6 +4,9 @@
 ``cnnperf_dataset`` fixtures indirectly, with readable ids, and may carry
 settings; settings also come from ``@pytest.mark.cnnperf(...)``. The closest
 marker wins for each key. Unknown keys are reported when the test is set up.
+
+PYTEST_DONT_REWRITE: loaded in every pytest run, so pytest must not parse and
+recompile it for assertion rewriting each time.
 """
 
 from __future__ import annotations

@@ -3,6 +3,9 @@
 Each parser raises ``argparse.ArgumentTypeError`` naming the expected form, so
 argparse reports a bad command-line value, and ``config.CnnperfConfig`` reuses
 the same parser for the ini value and names the ini key.
+
+PYTEST_DONT_REWRITE: loaded in every pytest run, so pytest must not parse and
+recompile it for assertion rewriting each time.
 """
 
 from __future__ import annotations

@@ -3,6 +3,9 @@
 Loading this module must cost nothing: it imports no TensorFlow, Keras,
 NumPy, pynvml or rich. The heavy parts are imported by the fixtures that need
 them, and the session object is registered only for a run that uses it.
+
+PYTEST_DONT_REWRITE: loaded in every pytest run, so pytest must not parse and
+recompile it for assertion rewriting each time.
 """
 
 from __future__ import annotations

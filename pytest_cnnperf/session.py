@@ -4,6 +4,9 @@ Workers and a plain run record each test's results on its report; the
 process that prints (the xdist controller, or the only process) collects
 them in ``pytest_runtest_logreport`` and is the only one that writes files:
 the results JSON and, with ``--cnnperf-update-baselines``, the baselines.
+
+PYTEST_DONT_REWRITE: loaded in every pytest run, so pytest must not parse and
+recompile it for assertion rewriting each time.
 """
 
 from __future__ import annotations
@@ -15,11 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_cnnperf.results import AccuracyCheck, TestRecord, TrainResult, sort_records
-
 if TYPE_CHECKING:
     from pytest_cnnperf.baselines import BaselineFile, HardwareKey, Measurement, Tolerances
     from pytest_cnnperf.config import CnnperfConfig
+
+    # results is imported where records are made, not at plugin load: its
+    # dataclasses cost milliseconds to create, in every pytest run.
+    from pytest_cnnperf.results import AccuracyCheck, TestRecord, TrainResult
 
 REPORT_PROPERTY = "cnnperf"
 TOLERANCE_SETTINGS = {
@@ -55,6 +60,8 @@ class ItemRecorder:
         self.checks.append(check)
 
     def record(self, *, failed: bool) -> TestRecord:
+        from pytest_cnnperf.results import TestRecord
+
         # A verdict set after the test body (regressed, say) stands even when
         # it failed the test; a test that failed before one is 'failed'.
         verdict = self.verdict or ("failed" if failed else "pass")
@@ -240,10 +247,14 @@ class CnnperfSession:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         for name, value in report.user_properties:
             if name == REPORT_PROPERTY and isinstance(value, dict):
+                from pytest_cnnperf.results import TestRecord
+
                 record = TestRecord.from_dict(value)
                 self.records[record.node_id] = record
 
     def sorted_records(self) -> list[TestRecord]:
+        from pytest_cnnperf.results import sort_records
+
         return sort_records(list(self.records.values()))
 
     # -- files ---------------------------------------------------------------
