@@ -13,11 +13,15 @@ import argparse
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pytest_cnnperf import options as opts
+
+if TYPE_CHECKING:
+    from pytest_cnnperf.baselines.tolerances import ToleranceOverrides
+    from pytest_cnnperf.metrics import MetricRegistry
 
 
 @dataclass(frozen=True)
@@ -44,8 +48,8 @@ class CnnperfConfig:
     strict: bool
     #: Tolerance overrides from the ini file and from the command line, kept
     #: apart because they layer: defaults < ini < command line < marker.
-    tolerance_ini: Any = None
-    tolerance_cli: Any = None
+    tolerance_ini: ToleranceOverrides | None = None
+    tolerance_cli: ToleranceOverrides | None = None
 
     @property
     def device_kind(self) -> str:
@@ -55,22 +59,20 @@ class CnnperfConfig:
     def from_pytest_config(cls, config: pytest.Config) -> CnnperfConfig:
         """Resolve the options; raise ``pytest.UsageError`` for a bad ini value."""
         # The tolerance spec is not resolved like the others: ini and command
-        # line are kept apart below, because they layer.
+        # line are kept apart, because they layer, and parsed against the
+        # session's metrics.
         values = {
             option.dest: _resolve(config, option)
             for option in opts.OPTIONS
             if option.dest != "cnnperf_tolerance"
         }
-        tolerance_cli = config.getoption("cnnperf_tolerance")
-        tolerance_ini = None
-        raw_tolerance = config.getini("cnnperf_tolerance")
-        if raw_tolerance:
-            try:
-                tolerance_ini = opts.parse_tolerance_spec(str(raw_tolerance))
-            except argparse.ArgumentTypeError as exc:
-                raise pytest.UsageError(
-                    f"ini option cnnperf_tolerance = {raw_tolerance!r}: {exc}"
-                ) from None
+        tolerance_cli = _tolerance(
+            config, config.getoption("cnnperf_tolerance"), "argument --cnnperf-tolerance"
+        )
+        raw_ini = config.getini("cnnperf_tolerance")
+        tolerance_ini = _tolerance(
+            config, str(raw_ini) if raw_ini else None, f"ini option cnnperf_tolerance = {raw_ini!r}"
+        )
         rootdir = Path(config.rootpath)
         invocation_dir = Path(config.invocation_params.dir)
         # A path on the command line is relative to where pytest was started;
@@ -127,6 +129,32 @@ def _resolve(config: pytest.Config, option: opts.Option) -> Any:
         raise pytest.UsageError(f"ini option {option.ini} = {raw!r}: {exc}") from None
 
 
+def _tolerance(config: pytest.Config, text: str | None, where: str) -> ToleranceOverrides | None:
+    if text is None:
+        return None
+    from pytest_cnnperf.baselines.tolerances import parse_tolerances
+
+    try:
+        return parse_tolerances(text, registry_for(config))
+    except argparse.ArgumentTypeError as exc:
+        raise pytest.UsageError(f"{where}: {exc}") from None
+
+
+def registry_for(config: pytest.Config) -> MetricRegistry:
+    """The session's metrics: the built-in ones and those of ``pytest_cnnperf_add_metrics``.
+
+    Made the first time a process needs them, never at plugin load.
+    """
+    registry = config.stash.get(REGISTRY_KEY, None)
+    if registry is None:
+        from pytest_cnnperf.metrics import MetricRegistry
+
+        registry = MetricRegistry()
+        config.hook.pytest_cnnperf_add_metrics(registry=registry, config=config)
+        config.stash[REGISTRY_KEY] = registry
+    return registry
+
+
 def _path(value: str | None, base: Path) -> Path | None:
     if not value:
         return None
@@ -135,3 +163,4 @@ def _path(value: str | None, base: Path) -> Path | None:
 
 
 CONFIG_KEY = pytest.StashKey[CnnperfConfig]()
+REGISTRY_KEY = pytest.StashKey["MetricRegistry"]()

@@ -1,8 +1,13 @@
-"""The environment block: software versions and the hardware description.
+"""The environment of a session: software versions and the hardware key.
 
-Versions come from package metadata, so the controller of an xdist run can
-describe the environment without importing TensorFlow. GPUs are described
-through NVML (``pynvml``, from ``nvidia-ml-py``), imported only when asked.
+``take_snapshot`` describes the machine once per session, in the process
+that needs it (the one that writes files, or an xdist worker that judges
+against a baseline); the same ``EnvironmentSnapshot`` then serves the
+baseline key, the comparison's software changes, the results JSON and the
+summary. Versions come from package metadata, so the controller of an xdist
+run can describe the environment without importing TensorFlow. GPUs are
+described through NVML (``pynvml``, from ``nvidia-ml-py``), opened once per
+snapshot and only for a GPU run.
 """
 
 from __future__ import annotations
@@ -11,8 +16,12 @@ import contextlib
 import os
 import platform
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import metadata
+from typing import Any
+
+from pytest_cnnperf.baselines.model import HardwareKey
 
 _PACKAGES = {
     "tensorflow": ("tensorflow", "tensorflow-cpu", "tf-nightly"),
@@ -99,24 +108,16 @@ def cpu_count() -> int:
         return os.cpu_count() or 1
 
 
-@dataclass(frozen=True)
-class Hardware:
-    """The hardware the figures belong to: what a baseline file is keyed by."""
-
-    device_kind: str
-    device_model: str
-    device_count: int
-    precision: str
-
-
-def describe_hardware(*, gpu: bool, precision: str, nvml: NvmlReport | None = None) -> Hardware:
-    """Describe the CPU, or the GPUs NVML lists, for the baseline key."""
+def describe_hardware(*, gpu: bool, precision: str, nvml: NvmlReport | None = None) -> HardwareKey:
+    """The baseline key: the CPU, or the GPUs NVML lists, and the precision policy."""
     if not gpu:
-        return Hardware("cpu", cpu_model(), cpu_count(), precision)
+        return HardwareKey("cpu", cpu_model(), cpu_count(), precision)
     report = nvml if nvml is not None else nvml_report()
     names = sorted({g.name for g in report.gpus})
     model = " + ".join(names) if names else "unknown GPU"
-    return Hardware("gpu", model, len(report.gpus), precision)
+    # A GPU run with no GPU NVML could list still names one device: the count
+    # is a key field and must be at least 1.
+    return HardwareKey("gpu", model, max(len(report.gpus), 1), precision)
 
 
 def software_fingerprint(*, gpu: bool, nvml: NvmlReport | None = None) -> dict[str, str]:
@@ -143,3 +144,48 @@ def software_fingerprint(*, gpu: bool, nvml: NvmlReport | None = None) -> dict[s
                 if build.get(key):
                     versions[key.removesuffix("_version")] = str(build[key])
     return versions
+
+
+@dataclass(frozen=True)
+class EnvironmentSnapshot:
+    """The machine and software of one session, described once.
+
+    Args:
+        hardware: the baseline key (device kind, model, count, precision).
+        software: the software fingerprint (see ``software_fingerprint``).
+        gpus: what NVML listed (empty on a CPU run).
+        nvml_error: why NVML could not be asked, on a GPU run; None otherwise.
+    """
+
+    hardware: HardwareKey
+    software: Mapping[str, str]
+    gpus: tuple[GpuInfo, ...] = ()
+    nvml_error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The results JSON's ``environment`` block, less the run's own settings."""
+        return {
+            "software": dict(self.software),
+            "device": {
+                "kind": self.hardware.device_kind,
+                "model": self.hardware.device_model,
+                "count": self.hardware.device_count,
+                "precision": self.hardware.precision,
+            },
+            "gpus": [
+                {"index": g.index, "name": g.name, "memory_total_bytes": g.memory_total_bytes}
+                for g in self.gpus
+            ],
+            "nvml_error": self.nvml_error,
+        }
+
+
+def take_snapshot(*, gpu: bool, precision: str) -> EnvironmentSnapshot:
+    """Describe this machine: NVML is opened once, and only for a GPU run."""
+    report = nvml_report() if gpu else None
+    return EnvironmentSnapshot(
+        hardware=describe_hardware(gpu=gpu, precision=precision, nvml=report),
+        software=software_fingerprint(gpu=gpu, nvml=report),
+        gpus=report.gpus if report is not None else (),
+        nvml_error=report.error if report is not None else None,
+    )

@@ -1,4 +1,11 @@
-"""The ``--cnnperf-json`` results file (schema documented in docs/results-json.md)."""
+"""The ``--cnnperf-json`` results file (schema documented in docs/results-json.md).
+
+``JsonReport`` implements ``pytest_cnnperf_session_finish``, as any other
+report would; ``pytest_cnnperf_update_json`` lets plugins add to the document.
+
+PYTEST_DONT_REWRITE: loaded in every pytest run, so pytest must not parse and
+recompile it for assertion rewriting each time.
+"""
 
 from __future__ import annotations
 
@@ -8,32 +15,49 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_cnnperf import environment
-from pytest_cnnperf.atomicfile import write_text_atomically
-from pytest_cnnperf.results import TestRecord, TrainResult
-
 if TYPE_CHECKING:
+    import pytest
+
     from pytest_cnnperf.config import CnnperfConfig
+    from pytest_cnnperf.environment import EnvironmentSnapshot
+    from pytest_cnnperf.metrics import MetricRegistry
+    from pytest_cnnperf.outcome import TestOutcome
+    from pytest_cnnperf.results import TrainResult
+    from pytest_cnnperf.session import SessionReport
 
 #: Bumped when a field changes meaning or disappears; added fields keep it.
-RESULTS_SCHEMA_VERSION = 1
+#: 2: ``comparison`` is typed (metrics by registry name, no images_per_second
+#: metric), ``tolerances``, ``metrics``, ``message``, ``failure`` and
+#: ``interrupted`` added.
+RESULTS_SCHEMA_VERSION = 2
 
 
-def environment_block(cfg: CnnperfConfig, records: Sequence[TestRecord]) -> dict[str, Any]:
-    hardware = environment.describe_hardware(gpu=cfg.gpu, precision=cfg.precision)
-    devices = sorted({run.device for record in records for run in record.runs})
-    return {
-        "software": environment.software_fingerprint(gpu=cfg.gpu),
-        "device": {
-            "kind": hardware.device_kind,
-            "model": hardware.device_model,
-            "count": hardware.device_count,
-            "precision": hardware.precision,
-            "tensorflow_devices": devices,
-        },
-        "seed": cfg.seed,
-        "deterministic": cfg.deterministic,
-    }
+def environment_block(
+    cfg: CnnperfConfig, snapshot: EnvironmentSnapshot, outcomes: Sequence[TestOutcome]
+) -> dict[str, Any]:
+    block = snapshot.to_dict()
+    block["device"]["tensorflow_devices"] = sorted(
+        {run.device for outcome in outcomes for run in outcome.runs}
+    )
+    block["seed"] = cfg.seed
+    block["deterministic"] = cfg.deterministic
+    return block
+
+
+def _epochs(run: TrainResult) -> list[dict[str, Any]]:
+    return [
+        {
+            "index": e.index,
+            "seconds": _finite(e.seconds),
+            "steps": e.steps,
+            "images": e.images,
+            "images_per_second": _finite(e.images_per_second),
+            "warmup": e.warmup,
+            "loss": _finite(e.loss),
+            "accuracy": e.accuracy,
+        }
+        for e in run.epochs
+    ]
 
 
 def _run_dict(run: TrainResult) -> dict[str, Any]:
@@ -46,60 +70,61 @@ def _run_dict(run: TrainResult) -> dict[str, Any]:
         "params": run.params,
         "batch_size": run.batch_size,
         "device": run.device,
-        "epochs": [
-            {
-                "index": e.index,
-                "seconds": _finite(e.seconds),
-                "steps": e.steps,
-                "images_per_second": _finite(e.images_per_second),
-                "warmup": e.warmup,
-                "loss": _finite(e.loss),
-                "accuracy": e.accuracy,
-            }
-            for e in run.epochs
-        ],
+        "epochs": _epochs(run),
         "epoch_seconds_median": run.epoch_seconds_median,
         "accuracy": run.accuracy,
         "test_images": run.test_images,
     }
 
 
-def test_dict(record: TestRecord) -> dict[str, Any]:
-    last = record.runs[-1] if record.runs else None
+def test_dict(outcome: TestOutcome, registry: MetricRegistry) -> dict[str, Any]:
+    """One test: the outcome's plain data with its runs laid out and its figures summarized."""
+    last = outcome.runs[-1] if outcome.runs else None
+    samples = outcome.samples(registry)
+    medians = outcome.medians(registry)
     return {
-        "node_id": record.node_id,
-        "model": record.model or (last.model if last else None),
-        "dataset": record.dataset or (last.dataset if last else None),
+        **outcome.to_dict(),
         "data_source": last.data_source if last else None,
         "params": last.params if last else None,
         "batch_size": last.batch_size if last else None,
-        "epochs": _run_dict(last)["epochs"] if last else [],
-        "runs": [_run_dict(run) for run in record.runs],
-        "epoch_seconds_median": record.epoch_seconds_median,
-        "images_per_second_median": record.images_per_second_median,
-        "accuracy": record.accuracy,
-        "accuracy_checks": [
-            {"threshold": c.threshold, "measured": c.measured, "passed": c.passed}
-            for c in record.accuracy_checks
-        ],
-        "verdict": record.verdict,
-        "comparison": dict(record.comparison),
+        "epochs": _epochs(last) if last else [],
+        "runs": [_run_dict(run) for run in outcome.runs],
+        "metrics": {
+            name: {"samples": list(values), "median": medians.get(name)}
+            for name, values in samples.items()
+        },
+        "epoch_seconds_median": medians.get("epoch_seconds"),
+        "images_per_second_median": outcome.images_per_second_median,
+        "accuracy": outcome.accuracy,
     }
 
 
-def results_document(cfg: CnnperfConfig, records: Sequence[TestRecord]) -> dict[str, Any]:
+def results_document(cfg: CnnperfConfig, report: SessionReport) -> dict[str, Any]:
     return {
         "schema_version": RESULTS_SCHEMA_VERSION,
-        "environment": environment_block(cfg, records),
-        "tests": [test_dict(r) for r in records],
+        "interrupted": report.interrupted,
+        "environment": environment_block(cfg, report.environment, report.outcomes),
+        "tests": [test_dict(outcome, report.registry) for outcome in report.outcomes],
     }
 
 
-def write_results(path: Path, records: Sequence[TestRecord], cfg: CnnperfConfig) -> None:
-    """Write atomically: a reader never sees half a file."""
-    document = results_document(cfg, records)
-    text = json.dumps(document, indent=2, sort_keys=True, allow_nan=False) + "\n"
-    write_text_atomically(path, text)
+class JsonReport:
+    """Writes the results file once, at the end, in the process that writes files."""
+
+    def __init__(self, config: pytest.Config, cfg: CnnperfConfig, path: Path) -> None:
+        self.config = config
+        self.cfg = cfg
+        self.path = path
+
+    def pytest_cnnperf_session_finish(self, report: SessionReport) -> None:
+        from pytest_cnnperf.atomicfile import write_text_atomically
+
+        document = results_document(self.cfg, report)
+        self.config.hook.pytest_cnnperf_update_json(document=document, config=self.config)
+        text = json.dumps(document, indent=2, sort_keys=True, allow_nan=False) + "\n"
+        write_text_atomically(self.path, text)
+        if report.outcomes:
+            report.notes.append(f"cnnperf results written to {self.path}")
 
 
 def _finite(value: float | None) -> float | None:

@@ -54,8 +54,9 @@ def resolve_profiled(value: Any, profile: str) -> Any:
     return value
 
 
-#: Every key a test may set, with what it means; the error for an unknown key
-#: lists these.
+#: Every training key a test may set, with what it means; the error for an
+#: unknown key lists these and the ``tolerance_<metric>`` keys of the
+#: session's metrics (see ``baselines.tolerances.known_settings``).
 SETTINGS: Mapping[str, str] = {
     "epochs": "measured epochs (whole number >= 1)",
     "warmup_epochs": "epochs timed but excluded from the median (whole number >= 0)",
@@ -65,10 +66,15 @@ SETTINGS: Mapping[str, str] = {
     "repeats": "whole training runs whose measured epochs are pooled (whole number >= 1)",
     "early_stopping": "stop on validation loss with the recipe's patience (true/false)",
     "validation_fraction": "share of training images held out for early stopping (0..0.5)",
-    "tolerance_epoch_time": "allowed slowdown of the median epoch, e.g. '20%'",
-    "tolerance_images_per_second": "allowed drop of images per second, e.g. '20%'",
-    "tolerance_accuracy": "allowed drop of held-out accuracy in points, e.g. 0.02",
 }
+
+#: Per-test tolerance settings start with this, followed by a metric's name.
+TOLERANCE_PREFIX = "tolerance_"
+
+
+def is_setting(key: str) -> bool:
+    """True for a training setting or a tolerance setting (checked when the test runs)."""
+    return key in SETTINGS or key.startswith(TOLERANCE_PREFIX)
 
 
 class SettingsError(ValueError):
@@ -155,7 +161,7 @@ def dataset(
             ``label_mode="coarse"``...); keys that are per-test settings
             (``epochs``, ``batch_size``...) are taken as settings instead.
     """
-    settings = {key: options.pop(key) for key in list(options) if key in SETTINGS}
+    settings = {key: options.pop(key) for key in list(options) if is_setting(key)}
     if callable(spec) and not isinstance(spec, str):
         name = getattr(spec, "__name__", type(spec).__name__)
         specs = [DatasetSpec(name, train_size, test_size, dict(options), loader=spec)]
@@ -185,10 +191,13 @@ def _decorate(argname: str, specs: list[Any], settings: Mapping[str, Any]) -> Ca
     return apply
 
 
-def collect_settings(markers: Iterable[pytest.Mark]) -> dict[str, Any]:
+def collect_settings(
+    markers: Iterable[pytest.Mark], known: Mapping[str, str] = SETTINGS
+) -> dict[str, Any]:
     """Merge the settings of a test's ``cnnperf`` markers, closest first.
 
-    Raises ``SettingsError`` naming unknown keys and listing the known ones.
+    Raises ``SettingsError`` naming unknown keys (not in ``known``) and
+    listing the known ones.
     """
     merged: dict[str, Any] = {}
     for mark in markers:
@@ -199,16 +208,16 @@ def collect_settings(markers: Iterable[pytest.Mark]) -> dict[str, Any]:
             )
         for key, value in mark.kwargs.items():
             merged.setdefault(key, value)
-    unknown = sorted(set(merged) - set(SETTINGS))
+    unknown = sorted(set(merged) - set(known))
     if unknown:
         import difflib
 
         hints = []
         for key in unknown:
-            close = difflib.get_close_matches(key, list(SETTINGS), n=1)
+            close = difflib.get_close_matches(key, list(known), n=1)
             hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
         raise SettingsError(
             f"Unknown cnnperf setting{'s' if len(unknown) > 1 else ''}: {', '.join(hints)}. "
-            f"Known settings: {', '.join(sorted(SETTINGS))}."
+            f"Known settings: {', '.join(sorted(known))}."
         )
     return merged

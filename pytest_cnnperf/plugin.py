@@ -2,7 +2,10 @@
 
 Loading this module must cost nothing: it imports no TensorFlow, Keras,
 NumPy, pynvml or rich. The heavy parts are imported by the fixtures that need
-them, and the session object is registered only for a run that uses it.
+them. The session object, the terminal summary and (with ``--cnnperf-json``)
+the JSON writer are registered for every run; they do nothing until a test
+uses cnnperf, and the metric registry and the outcome model are imported only
+then.
 
 PYTEST_DONT_REWRITE: loaded in every pytest run, so pytest must not parse and
 recompile it for assertion rewriting each time.
@@ -16,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_cnnperf import options
-from pytest_cnnperf.config import CONFIG_KEY, CnnperfConfig
+from pytest_cnnperf.config import CONFIG_KEY, CnnperfConfig, registry_for
 from pytest_cnnperf.markers import (
+    SETTINGS,
     DatasetSpec,
     ModelSpec,
     SettingsError,
@@ -25,14 +29,16 @@ from pytest_cnnperf.markers import (
     resolve_profiled,
 )
 from pytest_cnnperf.session import (
-    RECORD_KEY,
+    OUTCOME_KEY,
     REPORT_PROPERTY,
+    SETTINGS_KEY,
     CnnperfSession,
-    ItemRecorder,
+    is_worker,
 )
 
 if TYPE_CHECKING:
     from pytest_cnnperf.datasets import Dataset
+    from pytest_cnnperf.results import AccuracyCheck, TrainResult
     from pytest_cnnperf.runner import ModelUnderTest, Runner, Runtime
 
 SESSION_PLUGIN_NAME = "cnnperf-session"
@@ -47,13 +53,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     options.add_options(parser)
 
 
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from pytest_cnnperf import hookspec
+
+    pluginmanager.add_hookspecs(hookspec)
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "cnnperf(**settings): pytest-cnnperf settings for this test "
         "(epochs, warmup_epochs, batch_size, learning_rate, steps_per_epoch, repeats, "
-        "tolerance_*)",
+        "tolerance_<metric>)",
     )
     cfg = CnnperfConfig.from_pytest_config(config)
     config.stash[CONFIG_KEY] = cfg
@@ -66,6 +78,18 @@ def pytest_configure(config: pytest.Config) -> None:
         if problem:
             raise pytest.UsageError(problem)
     config.pluginmanager.register(CnnperfSession(config, cfg), SESSION_PLUGIN_NAME)
+    if not is_worker(config):
+        # The process that writes files also reports: its outputs are
+        # implementations of pytest_cnnperf_session_finish (see hookspec).
+        from pytest_cnnperf.report import TerminalSummary
+
+        config.pluginmanager.register(TerminalSummary(config), "cnnperf-terminal-summary")
+        if cfg.json_path is not None:
+            from pytest_cnnperf.jsonreport import JsonReport
+
+            config.pluginmanager.register(
+                JsonReport(config, cfg, cfg.json_path), "cnnperf-json-report"
+            )
 
 
 # ---------------------------------------------------------------------------
@@ -81,21 +105,27 @@ def _uses_cnnperf(item: pytest.Item) -> bool:
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if not _uses_cnnperf(item):
         return
+    from pytest_cnnperf.baselines.tolerances import known_settings
+    from pytest_cnnperf.outcome import TestOutcome
+
+    item.stash[OUTCOME_KEY] = TestOutcome(item.nodeid)
+    known = {**SETTINGS, **known_settings(registry_for(item.config))}
     try:
-        settings = collect_settings(item.iter_markers("cnnperf"))
+        item.stash[SETTINGS_KEY] = collect_settings(item.iter_markers("cnnperf"), known)
     except SettingsError as exc:
-        pytest.fail(f"{item.nodeid}: {exc}", pytrace=False)
-    item.stash[RECORD_KEY] = ItemRecorder(item.nodeid, settings)
+        message = f"{item.nodeid}: {exc}"
+    else:
+        return
+    pytest.fail(message, pytrace=False)
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     outcome = yield
-    recorder = item.stash.get(RECORD_KEY, None)
-    if recorder is not None:
+    if OUTCOME_KEY in item.stash:
         session = item.config.pluginmanager.get_plugin(SESSION_PLUGIN_NAME)
         assert isinstance(session, CnnperfSession)
-        session.judge(item, recorder)  # may fail the test, without a traceback
+        session.judge(item)  # may fail the test, without a traceback
     return outcome
 
 
@@ -104,13 +134,32 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
-    recorder = item.stash.get(RECORD_KEY, None)
-    if recorder is not None and (
+    outcome = item.stash.get(OUTCOME_KEY, None)
+    if outcome is not None and (
         report.when == "call" or (report.failed and report.when == "setup")
     ):
-        record = recorder.record(failed=report.failed)
-        report.user_properties.append((REPORT_PROPERTY, record.to_dict()))
+        from pytest_cnnperf.baselines import Verdict
+
+        if report.failed:
+            # A verdict given after the test body (regressed, say) stands even
+            # though it failed the test; a test that failed before one is 'failed'.
+            verdict = outcome.verdict or Verdict.FAILED
+            failure = _failure_text(call)
+        else:
+            verdict, failure = outcome.verdict or Verdict.PASS, None
+        outcome = outcome.replace(verdict=verdict, failure=failure)
+        item.stash[OUTCOME_KEY] = outcome
+        report.user_properties.append((REPORT_PROPERTY, outcome.to_dict()))
     return report
+
+
+def _failure_text(call: pytest.CallInfo[None]) -> str | None:
+    """The first lines of what failed the test, for the results JSON."""
+    if call.excinfo is None:
+        return None
+    text = str(call.excinfo.value).strip() or call.excinfo.typename
+    lines = text.splitlines()
+    return "\n".join(lines[:20]) + ("\n..." if len(lines) > 20 else "")
 
 
 # ---------------------------------------------------------------------------
@@ -126,9 +175,10 @@ def _named_param(request: pytest.FixtureRequest, kind: type[Any], fixture: str, 
             f"{request.node.nodeid} uses {fixture} without naming {hint}",
             pytrace=False,
         )
-    recorder = request.node.stash.get(RECORD_KEY, None)
-    if recorder is not None:
-        setattr(recorder, "model" if kind is ModelSpec else "dataset", spec.name)
+    outcome = request.node.stash.get(OUTCOME_KEY, None)
+    if outcome is not None:
+        name = "model" if kind is ModelSpec else "dataset"
+        request.node.stash[OUTCOME_KEY] = outcome.replace(**{name: spec.name})
     return spec
 
 
@@ -187,11 +237,19 @@ def cnnperf(request: pytest.FixtureRequest, cnnperf_runtime: Runtime) -> Runner:
     """The runner: ``cnnperf.train(model, dataset, ...)`` and ``cnnperf.check_accuracy``."""
     from pytest_cnnperf.runner import Runner
 
-    recorder: Any = request.node.stash[RECORD_KEY]
+    node = request.node
+    stash = node.stash
+
+    def add_run(run: TrainResult) -> None:
+        stash[OUTCOME_KEY] = stash[OUTCOME_KEY].with_run(run)
+
+    def add_check(check: AccuracyCheck) -> None:
+        stash[OUTCOME_KEY] = stash[OUTCOME_KEY].with_check(check)
+
     return Runner(
         request.config.stash[CONFIG_KEY],
         cnnperf_runtime,
-        recorder.settings,
-        on_result=recorder.add_run,
-        on_check=recorder.add_check,
+        stash[SETTINGS_KEY],
+        on_result=add_run,
+        on_check=add_check,
     )

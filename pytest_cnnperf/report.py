@@ -1,19 +1,28 @@
-"""Rich tables rendered to text for pytest's terminal reporter.
+"""The terminal summary: rich tables rendered to text for pytest's terminal reporter.
 
-rich is imported here only, when a summary is printed. The text goes through
-the terminal reporter, so ``-q``, ``--color`` and ``-p no:terminal`` apply.
+``TerminalSummary`` is an implementation of ``pytest_cnnperf_session_finish``
+like any other report; it prints in ``pytest_terminal_summary``. rich is
+imported only when a summary is printed. The text goes through the terminal
+reporter, so ``-q``, ``--color`` and ``-p no:terminal`` apply.
+
+PYTEST_DONT_REWRITE: loaded in every pytest run, so pytest must not parse and
+recompile it for assertion rewriting each time.
 """
 
 from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
-
-from pytest_cnnperf.results import TestRecord, TrainResult
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import pytest
     from rich.table import Table
+
+    from pytest_cnnperf.metrics import MetricRegistry
+    from pytest_cnnperf.outcome import TestOutcome
+    from pytest_cnnperf.results import TrainResult
+    from pytest_cnnperf.session import SessionReport
 
 VERDICT_STYLES = {
     "pass": "green",
@@ -28,9 +37,9 @@ VERDICT_STYLES = {
 def format_seconds(value: float | None) -> str:
     if value is None:
         return "-"
-    if value < 1:
-        return f"{value * 1000:.1f} ms"
-    return f"{value:.2f} s"
+    from pytest_cnnperf.metrics import format_seconds as seconds
+
+    return seconds(value)
 
 
 def format_rate(value: float | None) -> str:
@@ -45,28 +54,32 @@ def format_params(value: int) -> str:
     return f"{value:,}"
 
 
-def baseline_change(record: TestRecord) -> str:
-    """``1.07x of 52.1 ms, -0.4pt`` from the comparison, or ``-`` without a baseline."""
-    metrics = record.comparison.get("metrics") or {}
+def baseline_change(outcome: TestOutcome) -> str:
+    """``1.07x of 52.1 ms, -0.4pt accuracy`` from the comparison, or ``-`` without one."""
+    comparison = outcome.comparison
+    if comparison is None:
+        return "-"
     parts = []
-    epoch = metrics.get("epoch_seconds")
-    if epoch and epoch.get("baseline") is not None and epoch.get("change") is not None:
-        parts.append(f"{epoch['change']:.2f}x of {format_seconds(epoch['baseline'])}")
-    accuracy = metrics.get("accuracy")
-    if accuracy and accuracy.get("change") is not None:
-        parts.append(f"{accuracy['change'] * 100:+.1f}pt acc")
+    for compared in comparison.metrics:
+        metric = compared.metric
+        if metric.relative:
+            parts.append(f"{compared.change:.2f}x of {metric.format_cell(compared.baseline)}")
+        elif metric.fraction:
+            parts.append(f"{compared.change * 100:+.1f}pt {metric.name}")
+        else:
+            parts.append(f"{metric.format_change_short(compared.change)} {metric.name}")
     return ", ".join(parts) or "-"
 
 
-def epoch_table(record: TestRecord, run: TrainResult, run_number: int) -> Table:
+def epoch_table(outcome: TestOutcome, run: TrainResult, run_number: int) -> Table:
     """Per-epoch table of one run; warm-up epochs marked and kept out of the median."""
     from rich import box
     from rich.table import Table
     from rich.text import Text
 
-    title = f"{record.node_id}"
-    if len(record.runs) > 1:
-        title += f" (run {run_number} of {len(record.runs)})"
+    title = f"{outcome.node_id}"
+    if len(outcome.runs) > 1:
+        title += f" (run {run_number} of {len(outcome.runs)})"
     caption = (
         f"{run.model} on {run.dataset} ({run.data_source} data), {format_params(run.params)} "
         f"params, batch {run.batch_size}, {run.device}; median of measured epochs "
@@ -106,12 +119,15 @@ def epoch_table(record: TestRecord, run: TrainResult, run_number: int) -> Table:
 COMPACT_WIDTH = 140
 
 
-def summary_table(records: Sequence[TestRecord], *, compact: bool = False) -> Table:
-    """One line per test: model, data set, params, median epoch, images/s, accuracy, verdict."""
+def summary_table(
+    outcomes: Sequence[TestOutcome], registry: MetricRegistry, *, compact: bool = False
+) -> Table:
+    """One line per test: model, data set, params, each metric's median, images/s, verdict."""
     from rich import box
     from rich.table import Table
     from rich.text import Text
 
+    shown = [metric for metric in registry if metric.column]
     table = Table(title="cnnperf summary", title_justify="left", box=box.SIMPLE_HEAD)
     if compact:
         table.add_column("#", justify="right")
@@ -120,49 +136,59 @@ def summary_table(records: Sequence[TestRecord], *, compact: bool = False) -> Ta
         table.add_column("model")
         table.add_column("data set")
     table.add_column("params", justify="right")
-    table.add_column("median epoch", justify="right")
-    table.add_column("images/s", justify="right")
-    table.add_column("accuracy", justify="right")
+    for metric in shown:
+        table.add_column(metric.column or metric.name, justify="right")
+        if metric.name == "epoch_seconds":
+            # Derived from epoch time: shown beside it, never judged again.
+            table.add_column("images/s", justify="right")
     table.add_column("vs baseline", justify="right")
     table.add_column("verdict")
-    for number, record in enumerate(records, start=1):
-        run = record.runs[-1] if record.runs else None
-        dataset = record.dataset or (run.dataset if run else "")
+    for number, outcome in enumerate(outcomes, start=1):
+        run = outcome.runs[-1] if outcome.runs else None
+        dataset = outcome.dataset or (run.dataset if run else "")
         if run is not None and run.data_source == "synthetic":
             dataset += " (synthetic)"
         names = (
             [Text(str(number))]
             if compact
             else [
-                Text(record.node_id),
-                Text(record.model or (run.model if run else "")),
+                Text(outcome.node_id),
+                Text(outcome.model or (run.model if run else "")),
                 Text(dataset),
             ]
         )
-        verdict = record.verdict
+        medians = outcome.medians(registry)
+        figures: list[str] = []
+        for metric in shown:
+            figures.append(metric.format_cell(medians.get(metric.name)))
+            if metric.name == "epoch_seconds":
+                figures.append(format_rate(outcome.images_per_second_median))
+        verdict = outcome.verdict.value if outcome.verdict is not None else "-"
         table.add_row(
             *names,
             format_params(run.params) if run else "-",
-            format_seconds(record.epoch_seconds_median),
-            format_rate(record.images_per_second_median),
-            format_accuracy(record.accuracy),
-            baseline_change(record),
+            *figures,
+            baseline_change(outcome),
             Text(verdict, style=VERDICT_STYLES.get(verdict, "")),
         )
     return table
 
 
-def compact_legend(records: Sequence[TestRecord]) -> list[str]:
+def compact_legend(outcomes: Sequence[TestOutcome]) -> list[str]:
     """The node ids of a compact summary, numbered as its rows."""
-    lines = []
-    for number, record in enumerate(records, start=1):
-        synthetic = any(run.data_source == "synthetic" for run in record.runs)
-        lines.append(f"{number:>4}  {record.node_id}" + (" (synthetic data)" if synthetic else ""))
-    return lines
+    return [
+        f"{number:>4}  {outcome.node_id}" + (" (synthetic data)" if outcome.synthetic else "")
+        for number, outcome in enumerate(outcomes, start=1)
+    ]
 
 
 def render_summary(
-    records: Sequence[TestRecord], *, color: bool, width: int, epoch_tables: bool
+    outcomes: Sequence[TestOutcome],
+    registry: MetricRegistry,
+    *,
+    color: bool,
+    width: int,
+    epoch_tables: bool,
 ) -> str:
     """Render the per-epoch tables (unless quiet) and the summary table to text."""
     from rich.console import Console
@@ -180,16 +206,44 @@ def render_summary(
         soft_wrap=False,
     )
     if epoch_tables:
-        for record in records:
-            for number, run in enumerate(record.runs, start=1):
-                console.print(epoch_table(record, run, number))
+        for outcome in outcomes:
+            for number, run in enumerate(outcome.runs, start=1):
+                console.print(epoch_table(outcome, run, number))
                 if run.fallback_reason:
                     console.print(
                         Text(f"  synthetic data stood in for {run.dataset}: {run.fallback_reason}")
                     )
     compact = width < COMPACT_WIDTH
-    console.print(summary_table(records, compact=compact))
+    console.print(summary_table(outcomes, registry, compact=compact))
     if compact:
-        for line in compact_legend(records):
+        for line in compact_legend(outcomes):
             console.print(Text(line), soft_wrap=True)
     return buffer.getvalue()
+
+
+class TerminalSummary:
+    """Prints the session's outcomes, then the notes and errors of the writers."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.report: SessionReport | None = None
+
+    def pytest_cnnperf_session_finish(self, report: SessionReport) -> None:
+        self.report = report
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        report = self.report
+        if report is None:
+            return
+        if report.outcomes:
+            text = render_summary(
+                report.outcomes,
+                report.registry,
+                color=terminalreporter.hasmarkup,
+                width=self.config.get_terminal_writer().fullwidth,
+                epoch_tables=self.config.get_verbosity() >= 0,
+            )
+            terminalreporter.write_sep("=", "cnnperf")
+            terminalreporter.write(text)
+        for line in (*report.notes, *report.errors):
+            terminalreporter.write_line(line)

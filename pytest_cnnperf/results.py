@@ -1,16 +1,15 @@
 """What a training run measured, as dataclasses with units in their names.
 
-``TestRecord`` is what travels on the test report (through xdist as plain
-data, see ``to_dict``/``from_dict``) and what the summary and the results
-JSON are made from.
+A ``TrainResult`` per ``cnnperf.train`` run and an ``AccuracyCheck`` per
+``cnnperf.check_accuracy`` call; a test's ``TestOutcome`` (see ``outcome``)
+holds them.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -56,11 +55,11 @@ class TrainResult:
 
     @property
     def epoch_seconds_median(self) -> float | None:
-        return _median([e.seconds for e in self.measured_epochs])
+        return median_or_none([e.seconds for e in self.measured_epochs])
 
     @property
     def images_per_second_median(self) -> float | None:
-        return _median([e.images_per_second for e in self.measured_epochs])
+        return median_or_none([e.images_per_second for e in self.measured_epochs])
 
 
 @dataclass(frozen=True)
@@ -72,79 +71,9 @@ class AccuracyCheck:
     passed: bool
 
 
-@dataclass(frozen=True)
-class TestRecord:
-    """One test's results as reported: its runs, checks and verdict."""
-
-    __test__ = False  # not a pytest test class, despite the name
-
-    node_id: str
-    runs: tuple[TrainResult, ...] = ()
-    accuracy_checks: tuple[AccuracyCheck, ...] = ()
-    verdict: str = "pass"
-    model: str = ""
-    dataset: str = ""
-    comparison: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def epoch_seconds(self) -> tuple[float, ...]:
-        """Measured epoch times of every run, pooled."""
-        return tuple(e.seconds for run in self.runs for e in run.measured_epochs)
-
-    @property
-    def images_per_second(self) -> tuple[float, ...]:
-        return tuple(e.images_per_second for run in self.runs for e in run.measured_epochs)
-
-    @property
-    def epoch_seconds_median(self) -> float | None:
-        return _median(self.epoch_seconds)
-
-    @property
-    def images_per_second_median(self) -> float | None:
-        return _median(self.images_per_second)
-
-    @property
-    def accuracy(self) -> float | None:
-        """Held-out accuracy of the last run."""
-        for run in reversed(self.runs):
-            if run.accuracy is not None:
-                return run.accuracy
-        return None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> TestRecord:
-        runs = tuple(
-            TrainResult(
-                **{
-                    **run,
-                    "epochs": tuple(EpochResult(**e) for e in run["epochs"]),
-                    "preprocessing": tuple(run.get("preprocessing", ())),
-                }
-            )
-            for run in data.get("runs", ())
-        )
-        checks = tuple(AccuracyCheck(**c) for c in data.get("accuracy_checks", ()))
-        return cls(
-            node_id=data["node_id"],
-            runs=runs,
-            accuracy_checks=checks,
-            verdict=data.get("verdict", "pass"),
-            model=data.get("model", ""),
-            dataset=data.get("dataset", ""),
-            comparison=dict(data.get("comparison", {})),
-        )
-
-
-def _median(samples: Sequence[float]) -> float | None:
+def median_or_none(samples: Sequence[float]) -> float | None:
+    """The median, or None for no samples."""
     # statistics is imported here, not at plugin load: it pulls in decimal and fractions.
     import statistics
 
     return statistics.median(samples) if samples else None
-
-
-def sort_records(records: Sequence[TestRecord]) -> list[TestRecord]:
-    """Summary order: by node id, so xdist runs print the same as serial ones."""
-    return sorted(records, key=lambda r: r.node_id)

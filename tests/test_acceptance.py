@@ -121,7 +121,7 @@ def test_accuracy_failure_states_measured_threshold_and_dataset(project: pytest.
             cnnperf.check_accuracy(result, at_least=0.99)
         """,
     )
-    result = project.runpytest_subprocess("--color=no")
+    result = project.runpytest_subprocess("--color=no", "--cnnperf-json=out.json")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
@@ -131,6 +131,10 @@ def test_accuracy_failure_states_measured_threshold_and_dataset(project: pytest.
         ]
     )
     assert "Traceback" not in result.stdout.str()
+    (test,) = json.loads((project.path / "out.json").read_text())["tests"]
+    assert test["verdict"] == "failed"
+    assert test["failure"].startswith("Accuracy of tiny_cnn on random_labels (real data,")
+    assert test["accuracy_checks"][0]["passed"] is False
 
 
 def test_nan_loss_fails_with_epoch_and_step(project: pytest.Pytester) -> None:
@@ -276,7 +280,8 @@ def test_results_json_schema(project: pytest.Pytester) -> None:
     result = project.runpytest_subprocess("--cnnperf-json=results.json", "--cnnperf-seed=7")
     result.assert_outcomes(passed=1)
     document = json.loads((project.path / "results.json").read_text())
-    assert document["schema_version"] == 1
+    assert document["schema_version"] == 2
+    assert document["interrupted"] is False
     env = document["environment"]
     assert {"python", "tensorflow", "keras", "numpy", "keras_backend"} <= set(env["software"])
     assert env["device"]["kind"] == "cpu" and env["seed"] == 7
@@ -298,6 +303,15 @@ def test_results_json_schema(project: pytest.Pytester) -> None:
     assert test["epoch_seconds_median"] == pytest.approx(sum(measured) / 2)
     assert 0.6 <= test["accuracy"] <= 1.0
     assert test["verdict"] == "new"  # no baseline stored yet
+    assert test["metrics"]["epoch_seconds"] == {
+        "samples": [e["seconds"] for e in test["epochs"] if not e["warmup"]],
+        "median": test["epoch_seconds_median"],
+    }
+    assert test["metrics"]["accuracy"]["samples"] == [test["accuracy"]]
+    assert test["tolerances"] == {"epoch_seconds": 0.25, "accuracy": 0.02}
+    assert test["comparison"]["verdict"] == "new"
+    assert test["comparison"]["metrics"] == {}
+    assert test["failure"] is None
 
 
 def test_missing_decorator_is_explained(project: pytest.Pytester) -> None:
@@ -335,7 +349,9 @@ def test_early_stopping_stops_on_validation_loss(project: pytest.Pytester) -> No
     result.assert_outcomes(passed=1)
     line = next(text for text in result.stdout.lines if "EPOCHS" in text)
     epochs, images = map(int, line.split("EPOCHS")[1].split()[:2])
-    assert epochs < 41
+    # Patience 5 (the default recipe's): never fewer than 6 epochs (the best one and
+    # five without a lower validation loss), and with random labels far below the cap of 41.
+    assert 6 <= epochs <= 10
     assert images == 270  # 300 training images less the 10% held out for validation
 
 

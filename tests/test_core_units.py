@@ -12,9 +12,12 @@ from pathlib import Path
 import pytest
 
 from pytest_cnnperf import devices, options
+from pytest_cnnperf.baselines import Verdict
 from pytest_cnnperf.markers import SettingsError, collect_settings, dataset, model
+from pytest_cnnperf.metrics import MetricRegistry
+from pytest_cnnperf.outcome import TestOutcome
 from pytest_cnnperf.report import render_summary
-from pytest_cnnperf.results import AccuracyCheck, EpochResult, TestRecord, TrainResult
+from pytest_cnnperf.results import AccuracyCheck, EpochResult, TrainResult
 from pytest_cnnperf.timing import EpochRecorder
 
 
@@ -138,23 +141,24 @@ def test_median_excludes_warmup() -> None:
     assert run.images_per_second_median == 500.0
 
 
-def test_record_round_trip_through_plain_data() -> None:
-    record = TestRecord(
+def test_outcome_round_trip_through_plain_data() -> None:
+    outcome = TestOutcome(
         node_id="t.py::test[a]",
         runs=(_run([5.0, 1.0]),),
         accuracy_checks=(AccuracyCheck(0.9, 0.97, True),),
-        verdict="pass",
+        verdict=Verdict.PASS,
         model="lenet5",
         dataset="mnist",
     )
-    data = json.loads(json.dumps(record.to_dict()))
-    assert TestRecord.from_dict(data) == record
+    data = json.loads(json.dumps(outcome.to_dict()))
+    assert TestOutcome.from_dict(data, MetricRegistry()) == outcome
 
 
-def test_records_pool_runs() -> None:
-    record = TestRecord(node_id="x", runs=(_run([9.0, 1.0, 3.0]), _run([9.0, 2.0])))
-    assert record.epoch_seconds == (1.0, 3.0, 2.0)
-    assert record.epoch_seconds_median == 2.0
+def test_outcomes_pool_runs() -> None:
+    outcome = TestOutcome(node_id="x", runs=(_run([9.0, 1.0, 3.0]), _run([9.0, 2.0])))
+    registry = MetricRegistry()
+    assert outcome.samples(registry)["epoch_seconds"] == (1.0, 3.0, 2.0)
+    assert outcome.medians(registry)["epoch_seconds"] == 2.0
 
 
 # -- timing ------------------------------------------------------------------------
@@ -209,24 +213,27 @@ def test_device_index_out_of_range_message() -> None:
 
 
 def test_summary_plain_text_has_tables_and_warmup_mark() -> None:
-    record = TestRecord(
+    outcome = TestOutcome(
         node_id="suite.py::test_lenet",
         runs=(_run([5.0, 1.0, 1.2]),),
         model="lenet5",
         dataset="mnist",
+        verdict=Verdict.PASS,
     )
-    text = render_summary([record], color=False, width=120, epoch_tables=True)
+    registry = MetricRegistry()
+    text = render_summary([outcome], registry, color=False, width=120, epoch_tables=True)
     assert "\x1b[" not in text
     assert "warm-up" in text
     assert "cnnperf summary" in text
     assert "61,706" in text and "1.10 s" in text and "pass" in text
-    quiet = render_summary([record], color=False, width=120, epoch_tables=False)
+    quiet = render_summary([outcome], registry, color=False, width=120, epoch_tables=False)
     assert "warm-up" not in quiet and "cnnperf summary" in quiet
 
 
 def test_summary_color_uses_ansi() -> None:
-    record = TestRecord(node_id="a", runs=(_run([2.0, 1.0]),), verdict="regressed")
-    assert "\x1b[" in render_summary([record], color=True, width=100, epoch_tables=False)
+    outcome = TestOutcome(node_id="a", runs=(_run([2.0, 1.0]),), verdict=Verdict.REGRESSED)
+    text = render_summary([outcome], MetricRegistry(), color=True, width=100, epoch_tables=False)
+    assert "\x1b[" in text
 
 
 # -- plugin load cost ---------------------------------------------------------------
@@ -251,8 +258,8 @@ def test_plugin_import_is_free_of_heavy_modules() -> None:
 
 def test_narrow_summary_drops_name_columns_but_keeps_the_id_whole() -> None:
     node = "suites/test_seed001_architectures.py::test_architecture[resnet20_v2-fashion_mnist]"
-    record = TestRecord(node_id=node, runs=(_run([2.0, 1.0]),), model="resnet20_v2")
-    text = render_summary([record], color=False, width=80, epoch_tables=False)
+    outcome = TestOutcome(node_id=node, runs=(_run([2.0, 1.0]),), model="resnet20_v2")
+    text = render_summary([outcome], MetricRegistry(), color=False, width=80, epoch_tables=False)
     assert "data set" not in text
     assert f"   1  {node}" in text.splitlines()
     table = text[: text.index(f"   1  {node}")]
@@ -260,15 +267,13 @@ def test_narrow_summary_drops_name_columns_but_keeps_the_id_whole() -> None:
 
 
 def test_per_test_tolerances_follow_the_profile() -> None:
-    from types import SimpleNamespace
+    from pytest_cnnperf.baselines import overrides_from_settings, resolve_tolerances
+    from pytest_cnnperf.markers import by_profile, resolve_profiled
 
-    from pytest_cnnperf.markers import by_profile
-    from pytest_cnnperf.session import CnnperfSession
-
-    session = CnnperfSession.__new__(CnnperfSession)
+    registry = MetricRegistry()
     settings = {"tolerance_epoch_time": by_profile(cpu="50%", gpu=None)}
     for kind, expected in (("cpu", 0.5), ("gpu", 0.25)):
-        session.cfg = SimpleNamespace(  # type: ignore[assignment]
-            device_kind=kind, tolerance_ini=None, tolerance_cli=None
+        marker = overrides_from_settings(
+            resolve_profiled(settings, kind), registry, source="the settings of t"
         )
-        assert session.tolerances_for("t", settings).epoch_time_rel == expected
+        assert resolve_tolerances(registry, None, None, marker).limits["epoch_seconds"] == expected

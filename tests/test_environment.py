@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import pytest
 
 from pytest_cnnperf import environment
+from pytest_cnnperf.baselines import HardwareKey
 
 
 @dataclass
@@ -25,9 +26,10 @@ class _NVMLError(Exception):
 def _fake_pynvml(names: list[str], *, init_error: bool = False) -> types.ModuleType:
     """A stand-in for the pynvml module with the functions pytest-cnnperf calls."""
     fake = types.ModuleType("pynvml")
-    state = {"initialized": False}
+    state = {"initialized": False, "inits": 0}
 
     def nvmlInit() -> None:
+        state["inits"] += 1
         if init_error:
             raise _NVMLError("Driver Not Loaded")
         state["initialized"] = True
@@ -69,11 +71,38 @@ def test_nvml_failure_is_reported_not_raised(monkeypatch: pytest.MonkeyPatch) ->
 def test_gpu_hardware_key_and_software_fingerprint(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "pynvml", _fake_pynvml(["NVIDIA L4", "NVIDIA L4"]))
     hardware = environment.describe_hardware(gpu=True, precision="mixed_float16")
-    assert hardware == environment.Hardware("gpu", "NVIDIA L4", 2, "mixed_float16")
+    assert hardware == HardwareKey("gpu", "NVIDIA L4", 2, "mixed_float16")
     software = environment.software_fingerprint(gpu=True)
     assert software["driver"] == "550.54.15"
     assert software["cuda_driver"] == "12.4"
     assert software["keras"] and software["python"]
+
+
+def test_snapshot_opens_nvml_once_and_serves_key_and_software(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fake = _fake_pynvml(["NVIDIA H200"])
+    monkeypatch.setitem(sys.modules, "pynvml", fake)
+    snapshot = environment.take_snapshot(gpu=True, precision="float32")
+    assert fake.state["inits"] == 1  # type: ignore[attr-defined]
+    assert snapshot.hardware == HardwareKey("gpu", "NVIDIA H200", 1, "float32")
+    assert snapshot.software["driver"] == "550.54.15"
+    block = snapshot.to_dict()
+    assert block["device"] == {
+        "kind": "gpu",
+        "model": "NVIDIA H200",
+        "count": 1,
+        "precision": "float32",
+    }
+    assert block["gpus"][0]["name"] == "NVIDIA H200" and block["nvml_error"] is None
+
+
+def test_cpu_snapshot_never_opens_nvml(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = _fake_pynvml(["NVIDIA H200"])
+    monkeypatch.setitem(sys.modules, "pynvml", fake)
+    snapshot = environment.take_snapshot(gpu=False, precision="float32")
+    assert fake.state["inits"] == 0  # type: ignore[attr-defined]
+    assert snapshot.hardware.device_kind == "cpu" and snapshot.gpus == ()
 
 
 def test_cpu_hardware_key() -> None:

@@ -1,9 +1,10 @@
 """Baseline storage, statistics, tolerances and verdicts.
 
 Pure Python (standard library only): importable and testable without pytest,
-TensorFlow or NumPy. The plugin builds a ``Measurement`` per test, resolves
-its ``Tolerances``, loads the ``BaselineFile`` for the machine's
+TensorFlow or NumPy. The plugin builds a test's ``Figures`` from its outcome,
+resolves its ``Tolerances``, loads the ``BaselineFile`` for the machine's
 ``HardwareKey``, calls ``compare`` and, in accept mode, ``update_baselines``.
+Every step iterates over the session's ``MetricRegistry``.
 """
 
 from __future__ import annotations
@@ -11,17 +12,20 @@ from __future__ import annotations
 from pytest_cnnperf.baselines.compare import (
     Comparison,
     MetricComparison,
-    Verdict,
     compare,
-    count_verdicts,
-    failed,
     software_changes,
 )
-from pytest_cnnperf.baselines.model import HardwareKey, Measurement, Software
+from pytest_cnnperf.baselines.model import (
+    Figures,
+    HardwareKey,
+    Provenance,
+    Software,
+    Verdict,
+)
 from pytest_cnnperf.baselines.stats import (
-    RatioInterval,
+    ChangeInterval,
     SampleSummary,
-    bootstrap_ratio_interval,
+    bootstrap_interval,
     mad,
     median,
     relative_mad,
@@ -46,9 +50,8 @@ from pytest_cnnperf.baselines.tolerances import (
     MetricTolerance,
     ToleranceOverrides,
     Tolerances,
-    Violation,
-    parse_accuracy_tolerance,
-    parse_relative_tolerance,
+    known_settings,
+    overrides_from_settings,
     parse_tolerances,
     resolve_tolerances,
 )
@@ -63,30 +66,28 @@ __all__ = [
     "BaselineHardwareMismatch",
     "BaselineTooNew",
     "BaselineWriteError",
+    "ChangeInterval",
     "Comparison",
+    "Figures",
     "HardwareKey",
     "HistoryRecord",
-    "Measurement",
     "MetricComparison",
     "MetricTolerance",
-    "RatioInterval",
+    "Provenance",
     "SampleSummary",
     "Software",
     "ToleranceOverrides",
     "Tolerances",
     "Verdict",
-    "Violation",
     "baseline_path",
-    "bootstrap_ratio_interval",
+    "bootstrap_interval",
     "compare",
-    "count_verdicts",
     "default_accepted_by",
-    "failed",
+    "known_settings",
     "load_baselines",
     "mad",
     "median",
-    "parse_accuracy_tolerance",
-    "parse_relative_tolerance",
+    "overrides_from_settings",
     "parse_tolerances",
     "relative_mad",
     "resolve_tolerances",

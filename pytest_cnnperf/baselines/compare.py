@@ -1,56 +1,39 @@
-"""Verdicts: this run's figures against the accepted baseline.
+"""Verdicts: this run's figures against the accepted baseline, metric by metric.
 
-Timing metrics are judged on the ratio of medians current/baseline and its
-bootstrap interval (see ``stats``), never one number against one number:
+A noisy metric (timing) is judged on the change of medians (ratio or
+difference) and its bootstrap interval (see ``stats``), never one number
+against one number:
 
 * ``regressed``: the whole interval lies beyond the tolerance on the bad side;
 * ``improved``: the whole interval lies beyond it on the good side;
 * ``unstable``: neither can be claimed because the noise is too large: the
-  interval straddles the bad bound, or the current epochs' relative MAD
-  exceeds the tolerance;
+  interval straddles the bad bound, the current samples' relative MAD
+  exceeds the tolerance, or a side has a single sample;
 * ``pass``: otherwise.
 
-Accuracy is one value per run and is judged in absolute points. A test's
-verdict is the worst of its metrics (regressed > unstable > improved > pass);
-``new`` means there is no comparable baseline and ``failed`` that the test
-failed before it measured anything.
+A metric judged on its value (accuracy) compares the medians directly. A
+test's verdict is the worst of its metrics (regressed > unstable > improved >
+pass); ``new`` means there is no comparable baseline.
 """
 
 from __future__ import annotations
 
-import enum
 import os
-from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_cnnperf.baselines.model import Measurement, Software
+from pytest_cnnperf.baselines.model import Figures, Provenance, Software, Verdict
 from pytest_cnnperf.baselines.stats import (
     DEFAULT_CONFIDENCE,
     DEFAULT_SEED,
-    bootstrap_ratio_interval,
+    bootstrap_interval,
     median,
     relative_mad,
 )
 from pytest_cnnperf.baselines.store import BaselineEntry
-from pytest_cnnperf.baselines.tolerances import (
-    MetricTolerance,
-    Tolerances,
-    Violation,
-    format_number,
-)
-
-
-class Verdict(str, enum.Enum):
-    """The outcome for one test (``str`` so that it serializes as its value)."""
-
-    PASS = "pass"
-    REGRESSED = "regressed"
-    IMPROVED = "improved"
-    UNSTABLE = "unstable"
-    NEW = "new"
-    FAILED = "failed"
-
+from pytest_cnnperf.baselines.tolerances import MetricTolerance, Tolerances
+from pytest_cnnperf.metrics import Metric, MetricRegistry
 
 # Worst first: a test's verdict is that of its worst metric.
 _SEVERITY = (Verdict.REGRESSED, Verdict.UNSTABLE, Verdict.IMPROVED, Verdict.PASS)
@@ -60,13 +43,13 @@ _SEVERITY = (Verdict.REGRESSED, Verdict.UNSTABLE, Verdict.IMPROVED, Verdict.PASS
 class MetricComparison:
     """One metric of one test against its baseline, with every number.
 
-    ``change`` is current/baseline (relative rules) or current - baseline
-    (accuracy); ``interval_low``/``interval_high`` bound it, at
-    ``confidence`` (None for a single value). ``low_confidence`` is True when
-    a timing side had one sample. ``reason`` says why a metric is unstable.
+    ``change`` is current/baseline (relative metrics) or current - baseline;
+    ``interval_low``/``interval_high`` bound it, at ``confidence`` (None for a
+    single value). ``low_confidence`` is True when a noisy metric had one
+    sample on a side. ``reason`` says why a metric is unstable.
     """
 
-    tolerance: MetricTolerance
+    rule: MetricTolerance
     verdict: Verdict
     baseline: float
     current: float
@@ -81,51 +64,41 @@ class MetricComparison:
     reason: str | None = None
 
     @property
-    def metric(self) -> str:
-        """The metric's name, e.g. ``"epoch_seconds"``."""
-        return self.tolerance.metric
-
-    def violation(self) -> Violation | None:
-        """The ``Violation`` if this metric regressed, else None."""
-        return self.tolerance.violation(
-            self.baseline,
-            self.current,
-            interval=(self.interval_low, self.interval_high),
-            confidence=self.confidence,
-        )
+    def metric(self) -> Metric:
+        return self.rule.metric
 
     def describe(self) -> str:
         """One line with measured and baseline values, change, interval and tolerance."""
-        rule = self.tolerance
-        if rule.relative:
-            measured = f"{rule.format_value(self.current)} (median of {self.current_count})"
-            baseline = f"{rule.format_value(self.baseline)} (median of {self.baseline_count})"
-        else:
-            measured = rule.format_value(self.current)
-            baseline = rule.format_value(self.baseline)
-        text = f"{rule.metric}: measured {measured}, baseline {baseline}, "
-        text += rule.format_change(self.change)
+        metric = self.metric
+        measured = metric.format_value(self.current)
+        baseline = metric.format_value(self.baseline)
+        if metric.noisy:
+            measured += f" (median of {self.current_count})"
+            baseline += f" (median of {self.baseline_count})"
+        text = f"{metric.name}: measured {measured}, baseline {baseline}, "
+        text += metric.format_change(self.change)
         if self.confidence is not None:
             text += (
-                f" ({self.confidence:.0%} interval {rule.format_change_short(self.interval_low)}"
-                f" to {rule.format_change_short(self.interval_high)})"
+                f" ({self.confidence:.0%} interval {metric.format_change_short(self.interval_low)}"
+                f" to {metric.format_change_short(self.interval_high)})"
             )
         if self.low_confidence:
-            text += " (one sample on a side: plain ratio, low confidence)"
-        text += f"; tolerance: {rule.describe()}"
+            text += " (one sample on a side: plain change, low confidence)"
+        text += f"; tolerance: {self.rule.describe()}"
         if self.reason:
             text += f"; {self.reason}"
         return text
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form for the results file."""
-        rule = self.tolerance
+        """Plain data for the results JSON and the xdist report."""
         return {
+            "metric": self.metric.name,
+            "tolerance": self.rule.limit,
             "verdict": self.verdict.value,
             "baseline": self.baseline,
             "current": self.current,
             "change": self.change,
-            "change_kind": "ratio" if rule.relative else "points",
+            "change_kind": "ratio" if self.metric.relative else "difference",
             "interval_low": self.interval_low,
             "interval_high": self.interval_high,
             "confidence": self.confidence,
@@ -133,28 +106,52 @@ class MetricComparison:
             "baseline_count": self.baseline_count,
             "current_count": self.current_count,
             "current_relative_spread": self.current_relative_spread,
-            "tolerance": rule.limit,
-            "worse_bound": rule.worse_bound(),
-            "better": rule.better,
+            "worse_bound": self.rule.worse_bound(),
+            "better": self.metric.better,
             "reason": self.reason,
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], registry: MetricRegistry) -> MetricComparison:
+        metric = registry.get(data["metric"])
+        if metric is None:
+            raise ValueError(f"expected a registered metric, got {data['metric']!r}")
+        return cls(
+            rule=MetricTolerance(metric, float(data["tolerance"])),
+            verdict=Verdict(data["verdict"]),
+            baseline=data["baseline"],
+            current=data["current"],
+            change=data["change"],
+            interval_low=data["interval_low"],
+            interval_high=data["interval_high"],
+            confidence=data["confidence"],
+            low_confidence=data["low_confidence"],
+            baseline_count=data["baseline_count"],
+            current_count=data["current_count"],
+            current_relative_spread=data["current_relative_spread"],
+            reason=data["reason"],
+        )
 
 
 @dataclass(frozen=True)
 class Comparison:
-    """The verdict for one test with what the summary, the JSON and messages need."""
+    """The verdict for one test with everything its messages and outputs need.
+
+    ``current`` holds this run's median per metric; ``baseline`` who accepted
+    the entry compared against (None without one).
+    """
 
     node_id: str
     verdict: Verdict
     metrics: tuple[MetricComparison, ...] = ()
     software_changes: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
-    measurement: Measurement | None = None
-    baseline: BaselineEntry | None = None
+    current: Mapping[str, float] | None = None
+    baseline: Provenance | None = None
 
     def metric(self, name: str) -> MetricComparison | None:
         """The comparison of metric ``name``, or None if it was not compared."""
-        return next((m for m in self.metrics if m.metric == name), None)
+        return next((m for m in self.metrics if m.metric.name == name), None)
 
     def software_text(self) -> str:
         """``tensorflow 2.20.0 -> 2.21.0, ...`` or ``no software change recorded``."""
@@ -173,29 +170,32 @@ class Comparison:
     def _metric_lines(self, verdicts: tuple[Verdict, ...]) -> list[str]:
         return [f"  {m.describe()}" for m in self.metrics if m.verdict in verdicts]
 
-    def _current_figures(self) -> str:
-        m = self.measurement
-        if m is None:
-            return "no figures"
-        text = (
-            f"epoch median {format_number(median(m.epoch_seconds))} s, "
-            f"{format_number(median(m.images_per_second))} images/s"
-        )
-        return text + (f", accuracy {m.accuracy:.2%}" if m.accuracy is not None else "")
+    def _current_figures(self, registry: MetricRegistry) -> str:
+        parts = []
+        for name, value in (self.current or {}).items():
+            metric = registry.get(name)
+            if metric is not None:
+                parts.append(f"{name} {metric.format_value(value)}")
+        return ", ".join(parts) or "no figures"
 
-    def message(self, baseline_file: str | os.PathLike[str], accept_command: str) -> str:
+    def message(
+        self,
+        baseline_file: str | os.PathLike[str],
+        accept_command: str,
+        registry: MetricRegistry,
+    ) -> str:
         """The text to show for this verdict.
 
         Args:
             baseline_file: the file the baseline was (or would be) stored in.
             accept_command: the exact command that accepts this run's figures.
+            registry: the metrics, to print this run's figures for ``new``.
 
         Returns:
             For ``regressed`` the failure text (metric, measured value,
             baseline value, tolerance, file, software changed since acceptance,
             the accept command); for ``unstable`` a warning; for ``improved``
-            and ``new`` how to record the figures; a one-line summary for
-            ``pass`` and ``failed``.
+            and ``new`` how to record the figures; one line for ``pass``.
         """
         node = self.node_id
         if self.verdict is Verdict.REGRESSED:
@@ -227,46 +227,32 @@ class Comparison:
                 f"  {accept_command}",
             ]
         elif self.verdict is Verdict.NEW:
+            where = "" if self.baseline is not None else " on this hardware"
+            adjective = "comparable " if self.baseline is not None else ""
             lines = [
-                f"No comparable baseline for {node} in {os.fspath(baseline_file)} "
-                f"(measured {self._current_figures()})."
-                if self.baseline is not None
-                else f"No baseline for {node} on this hardware in {os.fspath(baseline_file)} "
-                f"(measured {self._current_figures()}).",
+                f"No {adjective}baseline for {node}{where} in {os.fspath(baseline_file)} "
+                f"(measured {self._current_figures(registry)}).",
                 *self.notes,
                 "To record these figures as its baseline, run:",
                 f"  {accept_command}",
             ]
-        elif self.verdict is Verdict.PASS:
+        else:
             changes = ", ".join(
-                f"{m.metric} {m.tolerance.format_change_short(m.change)}" for m in self.metrics
+                f"{m.metric.name} {m.metric.format_change_short(m.change)}" for m in self.metrics
             )
             lines = [f"Training performance of {node} is within its tolerances: {changes}."]
-        else:
-            lines = [
-                f"No performance verdict for {node}: the test failed before its figures "
-                f"were measured ({' '.join(self.notes)})."
-            ]
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form for the results file (metrics keyed by name)."""
+        """Plain data for the results JSON and the xdist report (metrics keyed by name)."""
         entry = self.baseline
-        m = self.measurement
         return {
             "node_id": self.node_id,
             "verdict": self.verdict.value,
-            "metrics": {metric.metric: metric.to_dict() for metric in self.metrics},
+            "metrics": {m.metric.name: m.to_dict() for m in self.metrics},
             "software_changes": list(self.software_changes),
             "notes": list(self.notes),
-            "current": None
-            if m is None
-            else {
-                "epoch_seconds": median(m.epoch_seconds),
-                "images_per_second": median(m.images_per_second),
-                "accuracy": m.accuracy,
-                "epoch_count": len(m.epoch_seconds),
-            },
+            "current": None if self.current is None else dict(self.current),
             "baseline": None
             if entry is None
             else {
@@ -275,6 +261,21 @@ class Comparison:
                 "reason": entry.reason,
             },
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], registry: MetricRegistry) -> Comparison:
+        baseline = data.get("baseline")
+        return cls(
+            node_id=data["node_id"],
+            verdict=Verdict(data["verdict"]),
+            metrics=tuple(
+                MetricComparison.from_dict(m, registry) for m in data.get("metrics", {}).values()
+            ),
+            software_changes=tuple(data.get("software_changes", ())),
+            notes=tuple(data.get("notes", ())),
+            current=None if data.get("current") is None else dict(data["current"]),
+            baseline=None if baseline is None else Provenance(**baseline),
+        )
 
 
 def software_changes(accepted: Software, now: Software) -> tuple[str, ...]:
@@ -287,12 +288,7 @@ def software_changes(accepted: Software, now: Software) -> tuple[str, ...]:
     return tuple(changes)
 
 
-def failed(node_id: str, *, reason: str) -> Comparison:
-    """The verdict of a test that failed before its figures were measured."""
-    return Comparison(node_id=node_id, verdict=Verdict.FAILED, notes=(reason,))
-
-
-def _judge_timing(
+def _judge_noisy(
     rule: MetricTolerance,
     baseline_samples: tuple[float, ...],
     current_samples: tuple[float, ...],
@@ -300,46 +296,48 @@ def _judge_timing(
     confidence: float,
     seed: int,
 ) -> MetricComparison:
-    interval = bootstrap_ratio_interval(
-        current_samples, baseline_samples, confidence=confidence, seed=seed
+    relative = rule.metric.relative
+    interval = bootstrap_interval(
+        current_samples, baseline_samples, relative=relative, confidence=confidence, seed=seed
     )
     spread = relative_mad(current_samples)
     low, high = interval.low, interval.high
     reason = None
     if interval.low_confidence and (
-        rule.is_worse(interval.ratio) or rule.is_better(interval.ratio)
+        rule.is_worse(interval.change) or rule.is_better(interval.change)
     ):
         # One sample on a side says nothing about noise: beyond the bound is
         # neither a regression nor an improvement that can be claimed.
         verdict = Verdict.UNSTABLE
         reason = (
-            "a single measured epoch on one side cannot show a change with confidence; "
+            "a single measured sample on one side cannot show a change with confidence; "
             "measure more epochs or pass --cnnperf-repeats"
         )
     elif rule.is_worse(low) and rule.is_worse(high):
         verdict = Verdict.REGRESSED
     elif rule.is_better(low) and rule.is_better(high):
         verdict = Verdict.IMPROVED
-    elif spread > rule.limit:
+    elif relative and spread > rule.limit:
         verdict = Verdict.UNSTABLE
         reason = (
-            f"the current epochs vary by {spread:.0%} (relative MAD), "
+            f"the current samples vary by {spread:.0%} (relative MAD), "
             f"more than the {rule.limit:.0%} tolerance"
         )
     elif rule.is_worse(low) or rule.is_worse(high):
         verdict = Verdict.UNSTABLE
+        bound = rule.metric.format_change_short(rule.worse_bound())
         reason = (
-            f"the interval straddles the tolerance bound {rule.worse_bound():.3g}x, "
+            f"the interval straddles the tolerance bound {bound}, "
             "so neither a pass nor a regression can be claimed"
         )
     else:
         verdict = Verdict.PASS
     return MetricComparison(
-        tolerance=rule,
+        rule=rule,
         verdict=verdict,
         baseline=median(baseline_samples),
         current=median(current_samples),
-        change=interval.ratio,
+        change=interval.change,
         interval_low=low,
         interval_high=high,
         confidence=None if interval.low_confidence else interval.confidence,
@@ -351,7 +349,10 @@ def _judge_timing(
     )
 
 
-def _judge_accuracy(rule: MetricTolerance, baseline: float, current: float) -> MetricComparison:
+def _judge_value(
+    rule: MetricTolerance, baseline_samples: tuple[float, ...], current_samples: tuple[float, ...]
+) -> MetricComparison:
+    baseline, current = median(baseline_samples), median(current_samples)
     change = rule.change(baseline, current)
     if rule.is_worse(change):
         verdict = Verdict.REGRESSED
@@ -360,7 +361,7 @@ def _judge_accuracy(rule: MetricTolerance, baseline: float, current: float) -> M
     else:
         verdict = Verdict.PASS
     return MetricComparison(
-        tolerance=rule,
+        rule=rule,
         verdict=verdict,
         baseline=baseline,
         current=current,
@@ -369,39 +370,39 @@ def _judge_accuracy(rule: MetricTolerance, baseline: float, current: float) -> M
         interval_high=change,
         confidence=None,
         low_confidence=False,
-        baseline_count=1,
-        current_count=1,
+        baseline_count=len(baseline_samples),
+        current_count=len(current_samples),
         current_relative_spread=None,
     )
 
 
-def _setup_differences(measurement: Measurement, entry: BaselineEntry) -> tuple[str, ...]:
-    notes = []
-    for name in ("model", "dataset", "batch_size", "data_source"):
-        before, after = getattr(entry, name), getattr(measurement, name)
-        if before != after:
-            notes.append(
-                f"The baseline entry was accepted with {name}={before!r} but this run used "
-                f"{name}={after!r}, so their figures are not comparable."
-            )
-    return tuple(notes)
+def _setup_differences(figures: Figures, entry: BaselineEntry) -> tuple[str, ...]:
+    before, after = entry.figures.setup(), figures.setup()
+    return tuple(
+        f"The baseline entry was accepted with {name}={before[name]!r} but this run used "
+        f"{name}={after[name]!r}, so their figures are not comparable."
+        for name in before
+        if before[name] != after[name]
+    )
 
 
 def compare(
-    measurement: Measurement,
+    figures: Figures,
     entry: BaselineEntry | None,
     tolerances: Tolerances,
+    registry: MetricRegistry,
     *,
     software_now: Software,
     confidence: float = DEFAULT_CONFIDENCE,
     seed: int = DEFAULT_SEED,
 ) -> Comparison:
-    """Judge ``measurement`` against ``entry`` under ``tolerances``.
+    """Judge ``figures`` against ``entry`` under ``tolerances``, metric by metric.
 
     Args:
-        measurement: this run's figures for one test.
+        figures: this run's figures for one test.
         entry: the accepted baseline, or None if there is none.
         tolerances: the resolved tolerances for this test.
+        registry: the metrics to judge.
         software_now: this run's software fingerprint, to report what changed
             since the baseline was accepted.
         confidence: two-sided coverage of the bootstrap interval.
@@ -409,62 +410,46 @@ def compare(
 
     Returns:
         A ``Comparison``; ``Verdict.NEW`` when there is no entry or it was
-        recorded for another model, dataset, batch size or data source.
+        recorded for another model, data set, batch size or data source.
     """
+    current = {name: median(values) for name, values in figures.samples.items()}
     if entry is None:
-        return Comparison(measurement.node_id, Verdict.NEW, measurement=measurement)
-    notes = _setup_differences(measurement, entry)
+        return Comparison(figures.node_id, Verdict.NEW, current=current)
+    notes = _setup_differences(figures, entry)
     changes = software_changes(entry.software, software_now)
     if notes:
         return Comparison(
-            measurement.node_id,
+            figures.node_id,
             Verdict.NEW,
             software_changes=changes,
             notes=notes,
-            measurement=measurement,
-            baseline=entry,
+            current=current,
+            baseline=entry.provenance,
         )
-    metrics = [
-        _judge_timing(
-            tolerances.epoch_seconds_rule(),
-            entry.epoch_seconds.samples,
-            measurement.epoch_seconds,
-            confidence=confidence,
-            seed=seed,
-        ),
-        _judge_timing(
-            tolerances.images_per_second_rule(),
-            entry.images_per_second.samples,
-            measurement.images_per_second,
-            confidence=confidence,
-            seed=seed,
-        ),
-    ]
+    metrics: list[MetricComparison] = []
     extra: list[str] = []
-    if entry.accuracy is not None and measurement.accuracy is not None:
-        metrics.append(
-            _judge_accuracy(tolerances.accuracy_rule(), entry.accuracy, measurement.accuracy)
-        )
-    elif entry.accuracy is not None or measurement.accuracy is not None:
-        side = "this run" if measurement.accuracy is None else "the baseline"
-        extra.append(f"Accuracy was not compared: {side} has no accuracy figure.")
+    for metric in registry:
+        now = figures.samples.get(metric.name)
+        before = entry.figures.samples.get(metric.name)
+        if now and before:
+            rule = tolerances.rule(metric)
+            metrics.append(
+                _judge_noisy(rule, before, now, confidence=confidence, seed=seed)
+                if metric.noisy
+                else _judge_value(rule, before, now)
+            )
+        elif now or before:
+            side = "the baseline" if now else "this run"
+            extra.append(f"{metric.name} was not compared: {side} has no {metric.name} figure.")
     verdict = next(
         v for v in _SEVERITY if any(m.verdict is v for m in metrics) or v is Verdict.PASS
     )
     return Comparison(
-        measurement.node_id,
+        figures.node_id,
         verdict,
         metrics=tuple(metrics),
         software_changes=changes,
         notes=tuple(extra),
-        measurement=measurement,
-        baseline=entry,
+        current=current,
+        baseline=entry.provenance,
     )
-
-
-def count_verdicts(comparisons: Iterable[Comparison]) -> dict[str, int]:
-    """Number of tests per verdict value, every verdict present (for summaries)."""
-    counts = {verdict.value: 0 for verdict in Verdict}
-    for comparison in comparisons:
-        counts[comparison.verdict.value] += 1
-    return counts

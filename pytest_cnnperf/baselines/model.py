@@ -1,15 +1,18 @@
-"""What a baseline is stored for and what a test run measures.
+"""What a baseline is stored for, what a test measured, and the verdict.
 
 ``HardwareKey`` names the machine a baseline belongs to: one file per key.
-``Measurement`` holds one test's figures from the current run. Software
-versions travel beside them as a plain ``Mapping[str, str]`` fingerprint: they
-are recorded with each accepted baseline, never part of the key, so that an
-upgrade of TensorFlow is compared against the figures it might have changed.
+``Figures`` are one test's samples per metric with what makes them
+comparable (model, data set, batch size, data source): the current run's and
+a stored entry's have the same shape. Software versions travel beside them as
+a plain ``Mapping[str, str]`` fingerprint: recorded with each accepted
+baseline, never part of the key, so that an upgrade of TensorFlow is compared
+against the figures it might have changed. ``Verdict`` is the one enum of
+outcomes, used from the comparison to every output.
 """
 
 from __future__ import annotations
 
-import math
+import enum
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -86,77 +89,70 @@ class HardwareKey:
         return f"{self.device_kind} {self.device_model!r} x{self.device_count}, {self.precision}"
 
 
-def _check_positive_samples(name: str, values: tuple[float, ...]) -> None:
-    if not values:
-        raise ValueError(
-            f"Expected {name} to hold at least one measured epoch. Received: {name}=()"
-        )
-    for value in values:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(
-                f"Expected every value in {name} to be a number. Received: {name}={values!r}"
-            )
-        if not math.isfinite(value) or value <= 0:
-            raise ValueError(
-                f"Expected every value in {name} to be a finite number above 0. "
-                f"Received: {name}={values!r}"
-            )
+class Verdict(str, enum.Enum):
+    """The outcome for one test (``str`` so that it serializes as its value).
+
+    ``pass``, ``regressed``, ``improved`` and ``unstable`` come from a
+    comparison; ``new`` means there is no comparable baseline and ``failed``
+    that the test failed before a verdict.
+    """
+
+    PASS = "pass"
+    REGRESSED = "regressed"
+    IMPROVED = "improved"
+    UNSTABLE = "unstable"
+    NEW = "new"
+    FAILED = "failed"
+
+
+#: What a figure set is compared on: a baseline entry recorded with other
+#: values of these is not comparable, whatever its figures.
+SETUP_FIELDS = ("model", "dataset", "batch_size", "data_source")
 
 
 @dataclass(frozen=True)
-class Measurement:
-    """One test's figures from this run.
+class Figures:
+    """One test's samples per metric, and the set-up they were measured with.
 
     Args:
         node_id: the pytest node id, the key of the baseline entry.
         model: model registry name, e.g. ``"lenet5"``.
-        dataset: dataset name, e.g. ``"mnist"``.
+        dataset: data set name, e.g. ``"mnist"``.
         batch_size: images per training step.
-        epoch_seconds: wall time of every measured (non-warm-up) epoch, all
-            repeats pooled.
-        images_per_second: training throughput of the same epochs, in order.
-        accuracy: held-out top-1 accuracy in 0..1, or None if not evaluated.
         data_source: ``"real"`` or ``"synthetic"`` data.
+        samples: metric name to its samples (non-empty tuples); a metric the
+            test did not measure is absent.
     """
 
     node_id: str
     model: str
     dataset: str
     batch_size: int
-    epoch_seconds: tuple[float, ...]
-    images_per_second: tuple[float, ...]
-    accuracy: float | None
     data_source: DataSource
+    samples: Mapping[str, tuple[float, ...]]
 
     def __post_init__(self) -> None:
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int):
-            raise ValueError(
-                "Expected batch_size to be a whole number. "
-                f"Received: batch_size={self.batch_size!r}"
-            )
+            raise ValueError(f"expected batch_size to be a whole number, got {self.batch_size!r}")
         if self.batch_size < 1:
-            raise ValueError(
-                f"Expected batch_size to be at least 1. Received: batch_size={self.batch_size!r}"
-            )
-        _check_positive_samples("epoch_seconds", self.epoch_seconds)
-        _check_positive_samples("images_per_second", self.images_per_second)
-        if len(self.images_per_second) != len(self.epoch_seconds):
-            raise ValueError(
-                "Expected one images_per_second value per measured epoch "
-                f"({len(self.epoch_seconds)} epoch_seconds values). "
-                f"Received: images_per_second={self.images_per_second!r}"
-            )
-        if self.accuracy is not None and not (
-            isinstance(self.accuracy, (int, float))
-            and not isinstance(self.accuracy, bool)
-            and 0.0 <= self.accuracy <= 1.0
-        ):
-            raise ValueError(
-                "Expected accuracy to be a fraction between 0 and 1, or None if the test did "
-                f"not evaluate the model. Received: accuracy={self.accuracy!r}"
-            )
+            raise ValueError(f"expected batch_size to be at least 1, got {self.batch_size!r}")
         if self.data_source not in DATA_SOURCES:
             raise ValueError(
-                "Expected data_source to be 'real' or 'synthetic'. "
-                f"Received: data_source={self.data_source!r}"
+                f"expected data_source to be 'real' or 'synthetic', got {self.data_source!r}"
             )
+        for name, values in self.samples.items():
+            if not values:
+                raise ValueError(f"expected at least one sample of {name}, got none")
+
+    def setup(self) -> dict[str, object]:
+        """The fields that make two figure sets comparable."""
+        return {name: getattr(self, name) for name in SETUP_FIELDS}
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Who accepted a baseline, when (UTC ISO 8601, to the second) and why."""
+
+    accepted_at: str
+    accepted_by: str
+    reason: str | None

@@ -1,10 +1,11 @@
-"""Robust summaries of timing samples and a bootstrap interval for their ratio.
+"""Robust summaries of timing samples and a bootstrap interval for their change.
 
 Epoch times on a shared machine have outliers (a neighbour's job, a page
 cache miss), so the center is the median and the spread the median absolute
 deviation, scaled by 1.4826 so that it estimates the standard deviation of
 normally distributed samples. Whether the current run differs from the
-baseline is judged on the ratio of medians with a percentile bootstrap
+baseline is judged on the change of medians (their ratio for a relative
+metric, their difference for an absolute one) with a percentile bootstrap
 interval, resampling both sample sets; the generator is seeded, so the same
 samples always give the same interval and the same verdict.
 """
@@ -65,15 +66,15 @@ class SampleSummary:
 
 
 @dataclass(frozen=True)
-class RatioInterval:
-    """The ratio current/baseline of medians and an interval around it.
+class ChangeInterval:
+    """The change of medians (current/baseline, or current - baseline) and its interval.
 
     ``low_confidence`` is True when either side had a single sample: then
-    there is nothing to resample, ``low == ratio == high`` and the verdict
+    there is nothing to resample, ``low == change == high`` and the verdict
     rests on one number.
     """
 
-    ratio: float
+    change: float
     low: float
     high: float
     confidence: float
@@ -90,18 +91,21 @@ def _percentile(sorted_values: Sequence[float], q: float) -> float:
     return sorted_values[lower] * (1 - weight) + sorted_values[upper] * weight
 
 
-def bootstrap_ratio_interval(
+def bootstrap_interval(
     current: Sequence[float],
     baseline: Sequence[float],
     *,
+    relative: bool = True,
     confidence: float = DEFAULT_CONFIDENCE,
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = DEFAULT_SEED,
-) -> RatioInterval:
+) -> ChangeInterval:
     """Percentile bootstrap interval of median(current) / median(baseline).
 
+    With ``relative=False``, of median(current) - median(baseline) instead.
+
     Both sample sets are resampled with replacement ``resamples`` times; the
-    interval holds the central ``confidence`` share of the resampled ratios.
+    interval holds the central ``confidence`` share of the resampled changes.
 
     Args:
         current: this run's samples (all repeats pooled).
@@ -111,7 +115,7 @@ def bootstrap_ratio_interval(
         seed: seeds the generator; equal inputs give equal intervals.
 
     Returns:
-        A ``RatioInterval``; with one sample on either side the plain ratio
+        A ``ChangeInterval``; with one sample on either side the plain change
         and ``low_confidence=True``.
     """
     if not 0 < confidence < 1:
@@ -120,23 +124,28 @@ def bootstrap_ratio_interval(
         )
     if resamples < 1:
         raise ValueError(f"Expected resamples to be at least 1. Received: resamples={resamples!r}")
-    baseline_center = median(baseline)
-    ratio = median(current) / baseline_center
+
+    def change_of(cur: float, base: float) -> float:
+        return cur / base if relative else cur - base
+
+    change = change_of(median(current), median(baseline))
     if len(current) < 2 or len(baseline) < 2:
-        return RatioInterval(ratio, ratio, ratio, confidence, 0, low_confidence=True)
+        return ChangeInterval(change, change, change, confidence, 0, low_confidence=True)
     rng = random.Random(seed)
     cur = list(current)
     base = list(baseline)
-    ratios = sorted(
-        statistics.median(rng.choices(cur, k=len(cur)))
-        / statistics.median(rng.choices(base, k=len(base)))
+    changes = sorted(
+        change_of(
+            statistics.median(rng.choices(cur, k=len(cur))),
+            statistics.median(rng.choices(base, k=len(base))),
+        )
         for _ in range(resamples)
     )
     tail = (1 - confidence) / 2
-    return RatioInterval(
-        ratio=ratio,
-        low=_percentile(ratios, tail),
-        high=_percentile(ratios, 1 - tail),
+    return ChangeInterval(
+        change=change,
+        low=_percentile(changes, tail),
+        high=_percentile(changes, 1 - tail),
         confidence=confidence,
         resamples=resamples,
         low_confidence=False,

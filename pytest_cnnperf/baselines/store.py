@@ -1,33 +1,40 @@
 """Baseline files: one JSON file per hardware key, versioned and written atomically.
 
-Layout of ``<baseline_dir>/<key slug>.json`` (schema version 2)::
+Layout of ``<baseline_dir>/<key slug>.json`` (schema version 3)::
 
     {
-      "schema_version": 2,
+      "schema_version": 3,
       "hardware": {"device_kind": "cpu", "device_model": "...", "device_count": 2,
                    "precision": "float32"},
       "entries": {
         "<node id>": {
           "model": "lenet5", "dataset": "mnist", "batch_size": 128, "data_source": "real",
-          "epoch_seconds": {"center": 1.2, "spread": 0.03, "count": 3, "samples": [...]},
-          "images_per_second": {"center": 8300.0, "spread": 150.0, "count": 3, "samples": [...]},
-          "accuracy": 0.981,
-          "tolerances": {"epoch_time": 0.25, "images_per_second": 0.25, "accuracy": 0.02},
+          "metrics": {
+            "epoch_seconds": {"center": 1.2, "spread": 0.03, "count": 3, "samples": [...]},
+            "accuracy": {"center": 0.981, "spread": 0.0, "count": 1, "samples": [0.981]}
+          },
+          "tolerances": {"epoch_seconds": 0.25, "accuracy": 0.02},
           "software": {"python": "3.11.7", "tensorflow": "2.21.0", ...},
           "accepted_at": "2026-01-05T10:00:00+00:00", "accepted_by": "ana@build-3",
           "reason": "TensorFlow upgrade",
-          "history": [{"epoch_seconds": 1.1, "images_per_second": 9000.0, "accuracy": 0.98,
+          "history": [{"metrics": {"epoch_seconds": 1.1, "accuracy": 0.98},
                        "software": {...}, "accepted_at": "...", "accepted_by": "...",
                        "reason": null}]
         }
       }
     }
 
-Version 1 stored each entry flat: ``epoch_seconds`` and ``images_per_second``
-as single medians, no tolerances, reason or history. It is migrated forward
-when read; a file from a newer pytest-cnnperf is refused and never rewritten.
-Fields this version does not know are kept on rewrite and reported as a
-warning, so that a newer tool's data survive an older tool's accept.
+The metric blocks are those of the registry (``pytest_cnnperf.metrics``): a
+new metric needs no change here. ``tolerances`` records what each test was
+judged with when it was accepted, for review; verdicts use the tolerances in
+force at run time.
+
+Version 1 stored each entry flat, version 2 had fixed ``epoch_seconds``,
+``images_per_second`` and ``accuracy`` fields; both are migrated forward when
+read, and a file from a newer pytest-cnnperf is refused and never rewritten.
+Fields this version does not know (a metric it has no declaration for, a
+tolerance of one, a field added by hand) are kept on rewrite and reported as
+a warning, so that a newer tool's data survive an older tool's accept.
 """
 
 from __future__ import annotations
@@ -45,16 +52,19 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from pytest_cnnperf.atomicfile import write_text_atomically
-from pytest_cnnperf.baselines.model import HardwareKey, Measurement, Software
-from pytest_cnnperf.baselines.stats import SampleSummary
-from pytest_cnnperf.baselines.tolerances import (
-    ACCURACY,
-    EPOCH_TIME,
-    IMAGES_PER_SECOND,
-    Tolerances,
+from pytest_cnnperf.baselines.model import (
+    DATA_SOURCES,
+    DataSource,
+    Figures,
+    HardwareKey,
+    Provenance,
+    Software,
 )
+from pytest_cnnperf.baselines.stats import SampleSummary
+from pytest_cnnperf.baselines.tolerances import Tolerances
+from pytest_cnnperf.metrics import MetricRegistry
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """The layout this code reads and writes; older files are migrated to it."""
 
 SIGNIFICANT_DIGITS = 6
@@ -70,9 +80,7 @@ _ENTRY_KEYS = frozenset(
         "dataset",
         "batch_size",
         "data_source",
-        "epoch_seconds",
-        "images_per_second",
-        "accuracy",
+        "metrics",
         "tolerances",
         "software",
         "accepted_at",
@@ -82,18 +90,7 @@ _ENTRY_KEYS = frozenset(
     }
 )
 _STATS_KEYS = frozenset({"center", "spread", "count", "samples"})
-_TOLERANCE_KEYS = frozenset({EPOCH_TIME, IMAGES_PER_SECOND, ACCURACY})
-_HISTORY_KEYS = frozenset(
-    {
-        "epoch_seconds",
-        "images_per_second",
-        "accuracy",
-        "software",
-        "accepted_at",
-        "accepted_by",
-        "reason",
-    }
-)
+_HISTORY_KEYS = frozenset({"metrics", "software", "accepted_at", "accepted_by", "reason"})
 
 
 # --------------------------------------------------------------------------- errors
@@ -132,35 +129,25 @@ class BaselineWriteError(BaselineError):
 
 @dataclass(frozen=True)
 class HistoryRecord:
-    """An earlier accepted value of an entry (centers only)."""
+    """An earlier accepted value of an entry: each metric's center and the provenance."""
 
-    epoch_seconds: float
-    images_per_second: float
-    accuracy: float | None
+    centers: Mapping[str, float]
     software: Software
-    accepted_at: str
-    accepted_by: str
-    reason: str | None
+    provenance: Provenance
 
 
 @dataclass(frozen=True)
 class BaselineEntry:
     """One test's accepted figures, as ``compare`` needs them."""
 
-    node_id: str
-    model: str
-    dataset: str
-    batch_size: int
-    data_source: str
-    epoch_seconds: SampleSummary
-    images_per_second: SampleSummary
-    accuracy: float | None
-    tolerances: Tolerances | None
+    figures: Figures
     software: Software
-    accepted_at: str
-    accepted_by: str
-    reason: str | None
+    provenance: Provenance
     history: tuple[HistoryRecord, ...] = ()
+
+    @property
+    def node_id(self) -> str:
+        return self.figures.node_id
 
 
 @dataclass(frozen=True)
@@ -180,9 +167,9 @@ class BaselineFile:
 
 @dataclass(frozen=True)
 class Accepted:
-    """Figures to store as a test's new baseline."""
+    """Figures to store as a test's new baseline, with the tolerances they were judged by."""
 
-    measurement: Measurement
+    figures: Figures
     tolerances: Tolerances
     software: Software = field(default_factory=dict)
 
@@ -232,7 +219,62 @@ def migrate_1_to_2(document: dict[str, Any]) -> dict[str, Any]:
     return migrated
 
 
-MIGRATIONS: Mapping[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: migrate_1_to_2}
+def _one_sample(value: object) -> object:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return {"center": value, "spread": 0.0, "count": 1, "samples": [value]}
+    return value
+
+
+def migrate_2_to_3(document: dict[str, Any]) -> dict[str, Any]:
+    """Version 2 had fixed metric fields; version 3 keeps a ``metrics`` block per entry.
+
+    ``epoch_seconds`` moves into ``metrics``; ``accuracy`` becomes a
+    one-sample block there (null: no block); ``images_per_second`` is
+    dropped, because it is derived from epoch time and no longer judged. The
+    tolerance names ``epoch_time``/``images_per_second`` become
+    ``epoch_seconds`` (the first wins: both meant "up to t slower"). History
+    records keep their centers under ``metrics`` the same way. Unknown
+    fields are kept.
+    """
+    migrated = copy.deepcopy(document)
+    entries = migrated.get("entries")
+    for entry in entries.values() if isinstance(entries, dict) else ():
+        if not isinstance(entry, dict):
+            continue
+        metrics: dict[str, object] = {}
+        if "epoch_seconds" in entry:
+            metrics["epoch_seconds"] = entry.pop("epoch_seconds")
+        entry.pop("images_per_second", None)
+        accuracy = entry.pop("accuracy", None)
+        if accuracy is not None:
+            metrics["accuracy"] = _one_sample(accuracy)
+        entry["metrics"] = metrics
+        tolerances = entry.get("tolerances")
+        if isinstance(tolerances, dict):
+            time_limit = tolerances.pop("epoch_time", None)
+            rate_limit = tolerances.pop("images_per_second", None)
+            limit = time_limit if time_limit is not None else rate_limit
+            if limit is not None:
+                tolerances["epoch_seconds"] = limit
+        history = entry.get("history")
+        for record in history if isinstance(history, list) else ():
+            if isinstance(record, dict):
+                centers = {
+                    name: record.pop(name)
+                    for name in ("epoch_seconds", "accuracy")
+                    if record.get(name) is not None
+                }
+                record.pop("images_per_second", None)
+                record.pop("accuracy", None)
+                record["metrics"] = centers
+    migrated["schema_version"] = 3
+    return migrated
+
+
+MIGRATIONS: Mapping[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    1: migrate_1_to_2,
+    2: migrate_2_to_3,
+}
 """``MIGRATIONS[n]`` turns a version-n document into a version-n+1 document."""
 
 
@@ -246,8 +288,9 @@ def _reject_constant(name: str) -> NoReturn:
 class _Reader:
     """Checks a decoded document field by field, naming the file and the field."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, registry: MetricRegistry) -> None:
         self.path = path
+        self.registry = registry
         self.unknown: list[str] = []
 
     def fail(self, where: str, expected: str, value: object) -> NoReturn:
@@ -279,16 +322,9 @@ class _Reader:
             self.fail(where, f"a whole number of at least {minimum}", value)
         return value
 
-    def positive(self, where: str, value: object) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-            self.fail(where, "a number above 0", value)
-        return float(value)
-
-    def fraction(self, where: str, value: object) -> float | None:
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-            self.fail(where, "a number from 0 to 1, or null", value)
+    def number(self, where: str, value: object) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            self.fail(where, "a number", value)
         return float(value)
 
     def software(self, where: str, value: object) -> dict[str, str]:
@@ -297,36 +333,54 @@ class _Reader:
             self.text(f"{where}.{name}", version)
         return dict(software)
 
-    def statistics(self, where: str, value: object) -> SampleSummary:
-        block = self.mapping(where, value)
-        self.note_unknown(where, block, _STATS_KEYS)
-        samples = block.get("samples")
-        if not isinstance(samples, list) or not samples:
-            self.fail(f"{where}.samples", "a non-empty list of numbers", samples)
-        values = tuple(self.positive(f"{where}.samples[{i}]", x) for i, x in enumerate(samples))
-        spread = block.get("spread")
-        if isinstance(spread, bool) or not isinstance(spread, (int, float)) or spread < 0:
-            self.fail(f"{where}.spread", "a number of at least 0", spread)
-        return SampleSummary(
-            center=self.positive(f"{where}.center", block.get("center")),
-            spread=float(spread),
-            count=self.integer(f"{where}.count", block.get("count"), minimum=1),
-            samples=values,
+    def provenance(self, where: str, raw: Mapping[str, Any]) -> Provenance:
+        return Provenance(
+            accepted_at=self.text(f"{where}.accepted_at", raw.get("accepted_at")),
+            accepted_by=self.text(f"{where}.accepted_by", raw.get("accepted_by")),
+            reason=self.optional_text(f"{where}.reason", raw.get("reason")),
         )
 
-    def tolerances(self, where: str, value: object) -> Tolerances | None:
+    def samples(self, where: str, value: object) -> dict[str, tuple[float, ...]]:
+        """The ``metrics`` block: each known metric's samples; unknown metrics noted."""
+        blocks = self.mapping(where, value)
+        samples: dict[str, tuple[float, ...]] = {}
+        for name, raw in blocks.items():
+            metric = self.registry.get(name)
+            if metric is None or metric.name != name:
+                self.unknown.append(f"{where}.{name}")
+                continue
+            at = f"{where}.{name}"
+            block = self.mapping(at, raw)
+            self.note_unknown(at, block, _STATS_KEYS)
+            values = block.get("samples")
+            if not isinstance(values, list) or not values:
+                self.fail(f"{at}.samples", "a non-empty list of numbers", values)
+            for index, sample in enumerate(values):
+                if not metric.check_sample(sample):
+                    self.fail(f"{at}.samples[{index}]", metric.sample_form(), sample)
+            spread = block.get("spread")
+            if isinstance(spread, bool) or not isinstance(spread, (int, float)) or spread < 0:
+                self.fail(f"{at}.spread", "a number of at least 0", spread)
+            self.number(f"{at}.center", block.get("center"))
+            self.integer(f"{at}.count", block.get("count"), minimum=1)
+            samples[name] = tuple(float(x) for x in values)
+        return samples
+
+    def tolerances(self, where: str, value: object) -> None:
+        """Checked for review only: verdicts use the tolerances in force at run time."""
         if value is None:
-            return None
+            return
         block = self.mapping(where, value)
-        self.note_unknown(where, block, _TOLERANCE_KEYS)
-        try:
-            return Tolerances(
-                epoch_time_rel=block[EPOCH_TIME],
-                images_per_second_rel=block[IMAGES_PER_SECOND],
-                accuracy_abs=block[ACCURACY],
-            )
-        except (KeyError, ValueError):
-            self.fail(where, f"an object with valid {', '.join(sorted(_TOLERANCE_KEYS))}", value)
+        for name, limit in block.items():
+            metric = self.registry.get(name)
+            if metric is None or metric.name != name:
+                self.unknown.append(f"{where}.{name}")
+                continue
+            try:
+                metric.check_tolerance(limit, where=name)
+            except ValueError:
+                form = f"a valid tolerance ({metric.tolerance_form()})"
+                self.fail(f"{where}.{name}", form, limit)
 
     def history(self, where: str, value: object) -> tuple[HistoryRecord, ...]:
         if not isinstance(value, list):
@@ -336,17 +390,15 @@ class _Reader:
             at = f"{where}[{index}]"
             record = self.mapping(at, item)
             self.note_unknown(at, record, _HISTORY_KEYS)
+            centers = self.mapping(f"{at}.metrics", record.get("metrics"))
             records.append(
                 HistoryRecord(
-                    epoch_seconds=self.positive(f"{at}.epoch_seconds", record.get("epoch_seconds")),
-                    images_per_second=self.positive(
-                        f"{at}.images_per_second", record.get("images_per_second")
-                    ),
-                    accuracy=self.fraction(f"{at}.accuracy", record.get("accuracy")),
+                    centers={
+                        name: self.number(f"{at}.metrics.{name}", center)
+                        for name, center in centers.items()
+                    },
                     software=self.software(f"{at}.software", record.get("software")),
-                    accepted_at=self.text(f"{at}.accepted_at", record.get("accepted_at")),
-                    accepted_by=self.text(f"{at}.accepted_by", record.get("accepted_by")),
-                    reason=self.optional_text(f"{at}.reason", record.get("reason")),
+                    provenance=self.provenance(at, record),
                 )
             )
         return tuple(records)
@@ -364,41 +416,34 @@ class _Reader:
         except ValueError as error:
             self.fail("hardware", f"a valid hardware block ({error})", value)
 
+    def data_source(self, where: str, value: object) -> DataSource:
+        if value not in DATA_SOURCES:
+            self.fail(where, "'real' or 'synthetic'", value)
+        return value
+
     def entry(self, node_id: str, value: object) -> BaselineEntry:
         where = f"entries[{node_id!r}]"
         raw = self.mapping(where, value)
         self.note_unknown(where, raw, _ENTRY_KEYS)
-        return BaselineEntry(
+        self.tolerances(f"{where}.tolerances", raw.get("tolerances"))
+        figures = Figures(
             node_id=node_id,
             model=self.text(f"{where}.model", raw.get("model")),
             dataset=self.text(f"{where}.dataset", raw.get("dataset")),
             batch_size=self.integer(f"{where}.batch_size", raw.get("batch_size"), minimum=1),
-            data_source=self.text(f"{where}.data_source", raw.get("data_source")),
-            epoch_seconds=self.statistics(f"{where}.epoch_seconds", raw.get("epoch_seconds")),
-            images_per_second=self.statistics(
-                f"{where}.images_per_second", raw.get("images_per_second")
-            ),
-            accuracy=self.fraction(f"{where}.accuracy", raw.get("accuracy")),
-            tolerances=self.tolerances(f"{where}.tolerances", raw.get("tolerances")),
+            data_source=self.data_source(f"{where}.data_source", raw.get("data_source")),
+            samples=self.samples(f"{where}.metrics", raw.get("metrics")),
+        )
+        return BaselineEntry(
+            figures=figures,
             software=self.software(f"{where}.software", raw.get("software")),
-            accepted_at=self.text(f"{where}.accepted_at", raw.get("accepted_at")),
-            accepted_by=self.text(f"{where}.accepted_by", raw.get("accepted_by")),
-            reason=self.optional_text(f"{where}.reason", raw.get("reason")),
+            provenance=self.provenance(where, raw),
             history=self.history(f"{where}.history", raw.get("history", [])),
         )
 
 
-def _read_document(path: Path) -> tuple[dict[str, Any], int] | None:
-    """Decode, version-check and migrate; return the version-2 document and the version read."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    except (OSError, UnicodeDecodeError) as error:
-        raise BaselineCorrupt(
-            f"Could not read the baseline file {path}: {error}. "
-            "Check its permissions and encoding (UTF-8 JSON is expected)."
-        ) from error
+def _decode(path: Path, text: str) -> tuple[dict[str, Any], int]:
+    """Decode, version-check and migrate: the current-version document, and the version read."""
     try:
         document = json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as error:
@@ -406,17 +451,25 @@ def _read_document(path: Path) -> tuple[dict[str, Any], int] | None:
             f"The baseline file {path} is not valid JSON: {error.msg} at line {error.lineno}, "
             f"column {error.colno}. Fix the file by hand or restore it from version control; "
             "the file was not changed."
-        ) from error
-    except ValueError as error:
+        ) from None
+    except (ValueError, RecursionError) as error:
         raise BaselineCorrupt(
             f"The baseline file {path} is not valid JSON: {error}. Fix the file by hand or "
             "restore it from version control; the file was not changed."
-        ) from error
-    reader = _Reader(path)
-    document = reader.mapping("the top level", document)
+        ) from None
+    if not isinstance(document, dict):
+        raise BaselineCorrupt(
+            f"Expected the top level in {path} to be a JSON object. "
+            f"Received: {type(document).__name__}. Fix the file by hand, or restore it from "
+            "version control; the file was not changed."
+        )
     version = document.get("schema_version")
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        reader.fail("schema_version", "a whole number of at least 1", version)
+        raise BaselineCorrupt(
+            f"Expected schema_version in {path} to be a whole number of at least 1. "
+            f"Received: schema_version={version!r}. Fix the file by hand, or restore it from "
+            "version control; the file was not changed."
+        )
     if version > SCHEMA_VERSION:
         raise BaselineTooNew(
             f"The baseline file {path} has schema_version {version}, but this pytest-cnnperf "
@@ -430,10 +483,26 @@ def _read_document(path: Path) -> tuple[dict[str, Any], int] | None:
     return document, read
 
 
+def _read_text(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except (OSError, UnicodeDecodeError) as error:
+        raise BaselineCorrupt(
+            f"Could not read the baseline file {path}: {error}. "
+            "Check its permissions and encoding (UTF-8 JSON is expected)."
+        ) from None
+
+
 def _build_file(
-    path: Path, key: HardwareKey, document: dict[str, Any], version_read: int
+    path: Path,
+    key: HardwareKey,
+    document: dict[str, Any],
+    version_read: int,
+    registry: MetricRegistry,
 ) -> BaselineFile:
-    reader = _Reader(path)
+    reader = _Reader(path, registry)
     reader.note_unknown("", document, _TOP_KEYS)
     stored = reader.hardware(document.get("hardware"))
     if stored != key:
@@ -467,7 +536,9 @@ def _build_file(
     )
 
 
-def load_baselines(path: str | os.PathLike[str], key: HardwareKey) -> BaselineFile | None:
+def load_baselines(
+    path: str | os.PathLike[str], key: HardwareKey, registry: MetricRegistry
+) -> BaselineFile | None:
     """Load the baselines in ``path`` for ``key``; None if there is no such file.
 
     Raises:
@@ -477,11 +548,11 @@ def load_baselines(path: str | os.PathLike[str], key: HardwareKey) -> BaselineFi
         BaselineHardwareMismatch: the file holds another key's baselines.
     """
     file_path = Path(path)
-    read = _read_document(file_path)
-    if read is None:
+    text = _read_text(file_path)
+    if text is None:
         return None
-    document, version_read = read
-    return _build_file(file_path, key, document, version_read)
+    document, version_read = _decode(file_path, text)
+    return _build_file(file_path, key, document, version_read, registry)
 
 
 # --------------------------------------------------------------------------- writing
@@ -514,16 +585,92 @@ def _statistics_block(samples: Sequence[float]) -> dict[str, Any]:
 
 
 def _history_record(raw_entry: Mapping[str, Any]) -> dict[str, Any]:
-    """The centers and provenance of a stored (version-2) entry, for its history."""
+    """The centers and provenance of a stored entry, for its history."""
+    metrics = raw_entry.get("metrics", {})
     return {
-        "epoch_seconds": raw_entry["epoch_seconds"]["center"],
-        "images_per_second": raw_entry["images_per_second"]["center"],
-        "accuracy": raw_entry.get("accuracy"),
+        "metrics": {
+            name: block["center"]
+            for name, block in metrics.items()
+            if isinstance(block, dict) and "center" in block
+        },
         "software": raw_entry.get("software", {}),
         "accepted_at": raw_entry.get("accepted_at"),
         "accepted_by": raw_entry.get("accepted_by"),
         "reason": raw_entry.get("reason"),
     }
+
+
+def _entry_document(
+    item: Accepted,
+    previous: Mapping[str, Any] | None,
+    registry: MetricRegistry,
+    provenance: Provenance,
+) -> dict[str, Any]:
+    """The stored form of one accepted entry, keeping what this version does not know."""
+    previous = previous or {}
+    history = list(previous.get("history", []))
+    if previous:
+        history.append(_history_record(previous))
+
+    def unknown(block: object) -> dict[str, Any]:
+        # Another version's metrics and tolerances survive this one's accept;
+        # a known metric that this run did not measure is dropped with the old figures.
+        if not isinstance(block, dict):
+            return {}
+        return {name: value for name, value in block.items() if name not in registry}
+
+    figures = item.figures
+    return {
+        **previous,
+        "model": figures.model,
+        "dataset": figures.dataset,
+        "batch_size": figures.batch_size,
+        "data_source": figures.data_source,
+        "metrics": {
+            **unknown(previous.get("metrics")),
+            **{name: _statistics_block(values) for name, values in figures.samples.items()},
+        },
+        "tolerances": {**unknown(previous.get("tolerances")), **item.tolerances.to_dict()},
+        "software": dict(sorted(item.software.items())),
+        "accepted_at": provenance.accepted_at,
+        "accepted_by": provenance.accepted_by,
+        "reason": provenance.reason,
+        "history": history,
+    }
+
+
+def merged_document(
+    path: Path,
+    current_text: str | None,
+    key: HardwareKey,
+    accepted: Sequence[Accepted],
+    registry: MetricRegistry,
+    provenance: Provenance,
+) -> str:
+    """The text of ``path`` after accepting ``accepted`` into ``current_text``.
+
+    Raises:
+        BaselineError: the current text cannot be used (see ``load_baselines``).
+    """
+    if current_text is None:
+        document: dict[str, Any] = {"entries": {}}
+    else:
+        document, version_read = _decode(path, current_text)
+        # Validates types and the hardware block before anything is changed.
+        _build_file(path, key, document, version_read, registry)
+    document["schema_version"] = SCHEMA_VERSION
+    document["hardware"] = {
+        **document.get("hardware", {}),
+        "device_kind": key.device_kind,
+        "device_model": key.device_model,
+        "device_count": key.device_count,
+        "precision": key.precision,
+    }
+    entries: dict[str, Any] = document["entries"]
+    for item in accepted:
+        node_id = item.figures.node_id
+        entries[node_id] = _entry_document(item, entries.get(node_id), registry, provenance)
+    return serialize(document)
 
 
 def _write_error(path: Path, error: OSError, document: str) -> BaselineWriteError:
@@ -536,22 +683,11 @@ def _write_error(path: Path, error: OSError, document: str) -> BaselineWriteErro
     )
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (see ``pytest_cnnperf.atomicfile``).
-
-    Raises:
-        BaselineWriteError: the directory or file could not be written.
-    """
-    try:
-        write_text_atomically(path, text)
-    except OSError as error:
-        raise _write_error(path, error, text) from error
-
-
 def update_baselines(
     path: str | os.PathLike[str],
     key: HardwareKey,
     accepted: Sequence[Accepted],
+    registry: MetricRegistry,
     *,
     reason: str | None,
     who: str,
@@ -567,6 +703,7 @@ def update_baselines(
         path: the baseline file, usually ``baseline_path(directory, key)``.
         key: the hardware the figures were measured on.
         accepted: the figures to store, one per node id.
+        registry: the metrics of the session.
         reason: why they were accepted (e.g. "TensorFlow 2.21 upgrade"), or None.
         who: ``user@host`` (see ``default_accepted_by``).
         now: time of acceptance; stored in UTC to the second.
@@ -581,52 +718,21 @@ def update_baselines(
             cases the file on disk is unchanged.
     """
     file_path = Path(path)
-    node_ids = [item.measurement.node_id for item in accepted]
+    node_ids = [item.figures.node_id for item in accepted]
     duplicates = sorted({n for n in node_ids if node_ids.count(n) > 1})
     if duplicates:
         raise ValueError(
             "Expected each node id at most once in the accepted figures. "
             f"Received: node_id={duplicates[0]!r} {node_ids.count(duplicates[0])} times"
         )
-    read = _read_document(file_path)
-    if read is None:
-        document: dict[str, Any] = {"entries": {}}
-    else:
-        document = read[0]
-        # Validates types and the hardware block before anything is changed.
-        _build_file(file_path, key, document, read[1])
-    document["schema_version"] = SCHEMA_VERSION
-    document["hardware"] = {
-        **document.get("hardware", {}),
-        "device_kind": key.device_kind,
-        "device_model": key.device_model,
-        "device_count": key.device_count,
-        "precision": key.precision,
-    }
-    accepted_at = now.astimezone(timezone.utc).isoformat(timespec="seconds")
-    entries: dict[str, Any] = document["entries"]
-    for item in accepted:
-        measurement = item.measurement
-        previous = entries.get(measurement.node_id)
-        history = list(previous.get("history", [])) if previous else []
-        if previous:
-            history.append(_history_record(previous))
-        entries[measurement.node_id] = {
-            **(previous or {}),
-            "model": measurement.model,
-            "dataset": measurement.dataset,
-            "batch_size": measurement.batch_size,
-            "data_source": measurement.data_source,
-            "epoch_seconds": _statistics_block(measurement.epoch_seconds),
-            "images_per_second": _statistics_block(measurement.images_per_second),
-            "accuracy": measurement.accuracy,
-            "tolerances": item.tolerances.to_dict(),
-            "software": dict(sorted(item.software.items())),
-            "accepted_at": accepted_at,
-            "accepted_by": who,
-            "reason": reason,
-            "history": history,
-        }
-    text = serialize(document)
-    write_atomically(file_path, text)
-    return _build_file(file_path, key, json.loads(text), SCHEMA_VERSION)
+    provenance = Provenance(
+        accepted_at=now.astimezone(timezone.utc).isoformat(timespec="seconds"),
+        accepted_by=who,
+        reason=reason,
+    )
+    text = merged_document(file_path, _read_text(file_path), key, accepted, registry, provenance)
+    try:
+        write_text_atomically(file_path, text)
+    except OSError as error:
+        raise _write_error(file_path, error, text) from None
+    return _build_file(file_path, key, json.loads(text), SCHEMA_VERSION, registry)

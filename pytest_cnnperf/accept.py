@@ -1,0 +1,117 @@
+"""Accepting figures as baselines: the accept command, and writing them at session end.
+
+Called by the process that writes files, once, with every outcome of the
+session. A baseline file that cannot be written loses nothing: the figures
+are saved to a temporary file whose path is said.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import shlex
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from pytest_cnnperf.baselines import (
+    Accepted,
+    BaselineError,
+    BaselineWriteError,
+    Verdict,
+    baseline_path,
+    default_accepted_by,
+    update_baselines,
+)
+
+if TYPE_CHECKING:
+    from pytest_cnnperf.config import CnnperfConfig
+    from pytest_cnnperf.environment import EnvironmentSnapshot
+    from pytest_cnnperf.metrics import MetricRegistry
+    from pytest_cnnperf.outcome import TestOutcome
+
+
+def accept_command(cfg: CnnperfConfig, node_id: str) -> str:
+    """The exact command that accepts this test's new figures."""
+    from pytest_cnnperf.options import DEFAULT_BASELINE_DIR
+
+    parts = ["pytest", node_id, "--cnnperf-update-baselines"]
+    if cfg.gpu:
+        parts.append("--cnnperf-gpu")
+    if cfg.precision != "float32":
+        parts.append(f"--cnnperf-precision={cfg.precision}")
+    default_dir = (cfg.rootdir / DEFAULT_BASELINE_DIR).resolve()
+    if cfg.baseline_dir.resolve() != default_dir:
+        parts.append(f"--cnnperf-baseline-dir={cfg.baseline_dir}")
+    return shlex.join(parts) + ' --cnnperf-update-reason "<why the figures changed>"'
+
+
+@dataclass
+class AcceptResult:
+    """What accepting did: lines for the terminal, and whether it failed."""
+
+    messages: list[str] = field(default_factory=list)
+    ok: bool = True
+
+
+def acceptable(outcome: TestOutcome) -> bool:
+    """A test's figures are accepted when it completed and trained."""
+    return outcome.verdict is not Verdict.FAILED and bool(outcome.runs)
+
+
+def write_baselines(
+    outcomes: Sequence[TestOutcome],
+    snapshot: EnvironmentSnapshot,
+    cfg: CnnperfConfig,
+    registry: MetricRegistry,
+) -> AcceptResult:
+    """Accept the figures of every test that completed, in one write of the file."""
+    from pytest_cnnperf.baselines import Tolerances
+
+    result = AcceptResult()
+    path = baseline_path(cfg.baseline_dir, snapshot.hardware)
+    accepted = [
+        Accepted(
+            outcome.figures(registry),
+            outcome.tolerances or Tolerances.defaults(registry),
+            dict(snapshot.software),
+        )
+        for outcome in outcomes
+        if acceptable(outcome)
+    ]
+    if not accepted:
+        result.messages.append(
+            f"--cnnperf-update-baselines: no test completed with figures; {path} was left "
+            "as it was."
+        )
+        return result
+    try:
+        update_baselines(
+            path,
+            snapshot.hardware,
+            accepted,
+            registry,
+            reason=cfg.update_reason,
+            who=default_accepted_by(),
+            now=datetime.datetime.now(datetime.timezone.utc),
+        )
+    except BaselineWriteError as exc:
+        fd, rescue = tempfile.mkstemp(prefix="cnnperf-unsaved-baselines-", suffix=".json")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(exc.document)
+        result.messages.append(
+            f"{exc}\nThe figures that could not be written are saved in {rescue}."
+        )
+        result.ok = False
+        return result
+    except BaselineError as exc:
+        result.messages.append(f"{exc}\nNo baseline was updated.")
+        result.ok = False
+        return result
+    count = len(accepted)
+    result.messages.append(
+        f"Accepted the figures of {count} test{'s' if count != 1 else ''} as baselines in "
+        f"{path}" + (f" ({cfg.update_reason})." if cfg.update_reason else ".")
+    )
+    return result

@@ -1,0 +1,321 @@
+"""The metric registry: every judged figure is declared once, here.
+
+A ``Metric`` says what a figure is called, its unit, which direction is
+better, whether its tolerance is relative (a ratio to the baseline) or
+absolute (a difference), its default tolerance, how its samples are read from
+a test's outcome and how it is printed. Tolerance parsing (command line, ini,
+markers), the baseline store, the comparison, the summary and the results
+JSON all iterate over a ``MetricRegistry`` instead of knowing the metrics:
+adding one is one ``Metric`` declaration, registered by a
+``pytest_cnnperf_add_metrics`` hook implementation (see ``hookspec``).
+
+Figures that follow from a judged one (images per second from epoch time) are
+shown, never declared as a second metric: a verdict is given once per fact.
+
+Standard library only, and imported when a run first needs a metric, never
+at plugin load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal, TypeAlias
+
+if TYPE_CHECKING:
+    from pytest_cnnperf.outcome import TestOutcome
+
+Better: TypeAlias = Literal["lower", "higher"]
+Reader: TypeAlias = "Callable[[TestOutcome], Sequence[float]]"
+
+_NUMBER = r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+"
+_PERCENT = re.compile(rf"^\s*({_NUMBER})\s*%\s*$")
+_POINTS = re.compile(rf"^\s*({_NUMBER})\s*(?:pt|pts|points?)\s*$", re.IGNORECASE)
+_BARE = re.compile(rf"^\s*({_NUMBER})\s*$")
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+RELATIVE_FORM = "a relative tolerance such as '20%' or '0.2' (a fraction below 1 without '%')"
+POINTS_FORM = "a tolerance in absolute points such as '2pt' or '0.02' (a fraction below 1)"
+
+
+def format_number(value: float) -> str:
+    """Four significant digits, but never scientific notation for large figures."""
+    return f"{value:.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+
+
+def format_seconds(value: float) -> str:
+    """``52.1 ms`` below a second, ``1.23 s`` above: for table cells."""
+    return f"{value * 1000:.1f} ms" if value < 1 else f"{value:.2f} s"
+
+
+def parse_relative(text: str) -> float:
+    """``"20%"`` or ``"0.2"`` -> 0.2.
+
+    Raises:
+        argparse.ArgumentTypeError: naming the expected form.
+    """
+    percent = _PERCENT.match(text)
+    bare = _BARE.match(text)
+    value = float(percent.group(1)) / 100 if percent else float(bare.group(1)) if bare else None
+    if value is None or value <= 0 or (bare is not None and value >= 1):
+        raise argparse.ArgumentTypeError(f"expected {RELATIVE_FORM}, got {text!r}")
+    return value
+
+
+def parse_points(text: str) -> float:
+    """``"2pt"`` or ``"0.02"`` -> 0.02, for a figure that is a fraction (accuracy).
+
+    ``"2%"`` is refused: it could mean two points or 2% of the baseline.
+
+    Raises:
+        argparse.ArgumentTypeError: naming the expected form.
+    """
+    if _PERCENT.match(text):
+        raise argparse.ArgumentTypeError(
+            f"expected {POINTS_FORM}; '%' is ambiguous here (points or a share of the "
+            f"baseline?), so write 'pt' for percentage points, got {text!r}"
+        )
+    points = _POINTS.match(text)
+    bare = _BARE.match(text)
+    value = float(points.group(1)) / 100 if points else float(bare.group(1)) if bare else None
+    if value is None or not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"expected {POINTS_FORM}, got {text!r}")
+    return value
+
+
+def _parse_absolute(unit: str) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        bare = _BARE.match(text)
+        if bare is None or float(bare.group(1)) <= 0:
+            raise argparse.ArgumentTypeError(
+                f"expected an absolute tolerance in {unit or 'the unit of the figure'}, "
+                f"a number above 0 such as '0.5', got {text!r}"
+            )
+        return float(bare.group(1))
+
+    return parse
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One judged figure.
+
+    Args:
+        name: the one name used in markers (``tolerance_<name>``), tolerance
+            specs, the baseline file, the JSON and messages, e.g.
+            ``"epoch_seconds"``; lower-case letters, digits and underscores.
+        unit: printed after values in messages (``"s"``); ignored for a
+            ``fraction`` metric, which prints as a percentage.
+        better: ``"lower"`` or ``"higher"``.
+        relative: True to judge current/baseline against ``1 + t``; False to
+            judge current - baseline against ``t``.
+        default_tolerance: ``t`` when no layer sets one.
+        read: the samples of this metric in one test's outcome (empty when it
+            has none), e.g. every measured epoch's seconds.
+        description: one line for ``--help`` texts and docs.
+        noisy: True for timing-like figures: judged on a bootstrap interval,
+            and a single sample on a side is never a confident change. False
+            for figures judged on their value (held-out accuracy).
+        fraction: the figure is a fraction in 0..1, printed as a percentage,
+            with absolute tolerances in points.
+        aliases: older names still accepted in tolerance specs and markers.
+        cell: formats a value for a table cell (default: as in messages).
+        column: the summary table's column header, or None to leave the
+            metric out of the summary table (it is in the JSON either way).
+    """
+
+    name: str
+    unit: str
+    better: Better
+    relative: bool
+    default_tolerance: float
+    read: Reader
+    description: str
+    noisy: bool = True
+    fraction: bool = False
+    aliases: tuple[str, ...] = ()
+    cell: Callable[[float], str] | None = field(default=None, compare=False)
+    column: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in (self.name, *self.aliases):
+            if not _NAME.match(name):
+                raise ValueError(
+                    "expected a metric name of lower-case letters, digits and underscores, "
+                    f"got {name!r}"
+                )
+        if self.better not in ("lower", "higher"):
+            raise ValueError(f"expected better to be 'lower' or 'higher', got {self.better!r}")
+        self.check_tolerance(self.default_tolerance, where=f"{self.name} default_tolerance")
+
+    # -- tolerances ------------------------------------------------------------
+
+    def parse_tolerance(self, text: str) -> float:
+        """Parse a tolerance for this metric from text (``'20%'``, ``'2pt'``, ``'0.5'``).
+
+        Raises:
+            argparse.ArgumentTypeError: naming the expected form.
+        """
+        if self.relative:
+            return parse_relative(text)
+        if self.fraction:
+            return parse_points(text)
+        return _parse_absolute(self.unit)(text)
+
+    def tolerance_form(self) -> str:
+        """How a tolerance for this metric is written, for messages."""
+        if self.relative:
+            return RELATIVE_FORM
+        return POINTS_FORM if self.fraction else f"a number above 0 in {self.unit}"
+
+    def check_tolerance(self, value: object, *, where: str) -> float:
+        """Return ``value`` as a valid tolerance, or raise ValueError naming ``where``."""
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"expected {where} to be a number, got {value!r}")
+        if not math.isfinite(value) or value <= 0:
+            raise ValueError(
+                f"expected {where} to be a finite number above 0 (figures are never exactly "
+                f"repeatable, so a zero tolerance can only report noise), got {value!r}"
+            )
+        if self.fraction and not self.relative and value >= 1:
+            raise ValueError(
+                f"expected {where} to be below 1 (a difference of fractions: 0.02 is 2 "
+                f"points), got {value!r}"
+            )
+        return float(value)
+
+    # -- samples -----------------------------------------------------------------
+
+    def check_sample(self, value: object) -> bool:
+        """True if ``value`` can be a sample of this metric."""
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return False
+        if not math.isfinite(value):
+            return False
+        if self.fraction:
+            return 0.0 <= value <= 1.0
+        return value > 0 if self.relative else True
+
+    def sample_form(self) -> str:
+        """What a valid sample is, for messages."""
+        if self.fraction:
+            return "a number from 0 to 1"
+        return "a finite number above 0" if self.relative else "a finite number"
+
+    # -- printing ---------------------------------------------------------------
+
+    def format_value(self, value: float) -> str:
+        """A figure with its unit for messages, e.g. ``1.234 s`` or ``98.10%``."""
+        if self.fraction:
+            return f"{value:.2%}"
+        return f"{format_number(value)} {self.unit}".rstrip()
+
+    def format_cell(self, value: float | None) -> str:
+        """A figure for a table cell; ``-`` for none."""
+        if value is None:
+            return "-"
+        return self.cell(value) if self.cell is not None else self.format_value(value)
+
+    def format_change_short(self, change: float) -> str:
+        """``1.5x`` for a ratio, ``-2.10 points`` or ``+0.3 s`` for a difference."""
+        if self.relative:
+            return f"{change:.3g}x"
+        if self.fraction:
+            return f"{change * 100:+.2f} points"
+        return f"{change:+.4g} {self.unit}".rstrip()
+
+    def format_change(self, change: float) -> str:
+        """``1.5x the baseline`` or ``-2.10 points from the baseline``."""
+        suffix = " the baseline" if self.relative else " from the baseline"
+        return self.format_change_short(change) + suffix
+
+
+def _measured_epoch_seconds(outcome: TestOutcome) -> tuple[float, ...]:
+    return tuple(e.seconds for run in outcome.runs for e in run.measured_epochs)
+
+
+def _held_out_accuracy(outcome: TestOutcome) -> tuple[float, ...]:
+    return tuple(run.accuracy for run in outcome.runs if run.accuracy is not None)
+
+
+def _accuracy_cell(value: float) -> str:
+    return f"{value:.4f}"
+
+
+EPOCH_SECONDS = Metric(
+    name="epoch_seconds",
+    unit="s",
+    better="lower",
+    relative=True,
+    default_tolerance=0.25,
+    read=_measured_epoch_seconds,
+    description="wall time of every measured (non-warm-up) epoch, repeats pooled",
+    aliases=("epoch_time", "images_per_second"),
+    cell=format_seconds,
+    column="median epoch",
+)
+"""Training epoch wall time. ``images_per_second`` is its reciprocal times the
+images of an epoch, so its old tolerance name means the same: "up to t slower"."""
+
+ACCURACY = Metric(
+    name="accuracy",
+    unit="top-1",
+    better="higher",
+    relative=False,
+    default_tolerance=0.02,
+    read=_held_out_accuracy,
+    description="held-out top-1 accuracy after training, one value per run",
+    noisy=False,
+    fraction=True,
+    cell=_accuracy_cell,
+    column="accuracy",
+)
+
+BUILTIN_METRICS: tuple[Metric, ...] = (EPOCH_SECONDS, ACCURACY)
+
+
+class MetricRegistry:
+    """The metrics of one session, in declaration order."""
+
+    def __init__(self, metrics: Sequence[Metric] = BUILTIN_METRICS) -> None:
+        self._metrics: dict[str, Metric] = {}
+        self._names: dict[str, Metric] = {}
+        for metric in metrics:
+            self.register(metric)
+
+    def register(self, metric: Metric) -> Metric:
+        """Add ``metric``; a name or alias already taken is a ValueError."""
+        for name in (metric.name, *metric.aliases):
+            if name in self._names:
+                raise ValueError(
+                    f"expected a metric name not declared yet, got {name!r} (already declared "
+                    f"by the metric {self._names[name].name!r})"
+                )
+        self._metrics[metric.name] = metric
+        for name in (metric.name, *metric.aliases):
+            self._names[name] = metric
+        return metric
+
+    def __iter__(self) -> Iterator[Metric]:
+        return iter(self._metrics.values())
+
+    def __len__(self) -> int:
+        return len(self._metrics)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._metrics
+
+    def get(self, name: str) -> Metric | None:
+        """The metric called ``name`` or with that alias, or None."""
+        return self._names.get(name)
+
+    def names(self) -> tuple[str, ...]:
+        """Every metric's name, in declaration order (no aliases)."""
+        return tuple(self._metrics)
+
+    def accepted_names(self) -> tuple[str, ...]:
+        """Names and aliases, as a tolerance spec or marker may write them."""
+        return tuple(self._names)
