@@ -51,7 +51,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, NoReturn
 
-from pytest_cnnperf.atomicfile import write_text_atomically
+from pytest_cnnperf.atomicfile import update_text_locked
 from pytest_cnnperf.baselines.model import (
     DATA_SOURCES,
     DataSource,
@@ -697,7 +697,9 @@ def update_baselines(
 
     An entry's previous values move to its ``history``; entries not in
     ``accepted`` are kept unchanged, and so are fields this version does not
-    know. The file is created if missing and written atomically.
+    know. The file is created if missing, and read, merged and written
+    atomically under an inter-process lock (``atomicfile.update_text_locked``),
+    so that two sessions accepting at once both keep their entries.
 
     Args:
         path: the baseline file, usually ``baseline_path(directory, key)``.
@@ -730,9 +732,33 @@ def update_baselines(
         accepted_by=who,
         reason=reason,
     )
-    text = merged_document(file_path, _read_text(file_path), key, accepted, registry, provenance)
+    written: list[str] = []
+
+    def merge(current_text: str | None) -> str:
+        # Runs under the lock, on the file as it is now: another session's
+        # accept that finished meanwhile is merged, not overwritten.
+        written.append(
+            merged_document(file_path, current_text, key, accepted, registry, provenance)
+        )
+        return written[-1]
+
     try:
-        write_text_atomically(file_path, text)
+        text = update_text_locked(file_path, merge)
+    except UnicodeDecodeError as error:
+        raise BaselineCorrupt(
+            f"Could not read the baseline file {file_path}: {error}. "
+            "Check its encoding (UTF-8 JSON is expected); the file was not changed."
+        ) from None
     except OSError as error:
-        raise _write_error(file_path, error, text) from None
+        # The figures are never lost: the caller can save this document.
+        document = (
+            written[-1]
+            if written
+            else merged_document(Path(path), None, key, accepted, registry, provenance)
+        )
+        if isinstance(error, TimeoutError):
+            raise BaselineWriteError(
+                f"{error} The accepted figures were not written.", document=document
+            ) from None
+        raise _write_error(file_path, error, document) from None
     return _build_file(file_path, key, json.loads(text), SCHEMA_VERSION, registry)
