@@ -1,4 +1,9 @@
-"""nox sessions; `tests` is what .ci/run runs."""
+"""nox sessions; CI (.ci/run) runs `tests`, `lint` and `typecheck`.
+
+CI has already installed the project and its dev tools into its virtual
+environment, so it runs these sessions with `--no-venv`: `_install` skips the
+installs there, and the commands are the same ones a developer's `nox` runs.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +13,22 @@ nox.options.sessions = ["tests", "lint", "typecheck"]
 nox.options.reuse_existing_virtualenvs = True
 
 
+def _install(session: nox.Session, *args: str) -> None:
+    if session.venv_backend != "none":
+        session.install(*args)
+
+
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the plugin's own tests (unit, pytester acceptance, suite smoke run)."""
-    session.install("-e", ".[test]")
+    _install(session, "-e", ".[test]")
     session.run("pytest", "tests", "-n", "2", *session.posargs)
 
 
 @nox.session
 def lint(session: nox.Session) -> None:
     """ruff check and format check."""
-    session.install("ruff")
+    _install(session, "ruff")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
 
@@ -26,12 +36,12 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on the package."""
-    session.install("-e", ".[test]", "mypy")
+    _install(session, "-e", ".[test]", "mypy")
     session.run("mypy", *session.posargs)
 
 
 @nox.session
 def suites(session: nox.Session) -> None:
     """Run the shipped suites (CPU profile unless --cnnperf-gpu is passed)."""
-    session.install("-e", ".[test]")
+    _install(session, "-e", ".[test]")
     session.run("pytest", "suites", *session.posargs)

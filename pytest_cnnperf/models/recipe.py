@@ -136,7 +136,11 @@ class Recipe:
             Keras 2.0/2.1 and means 0.001 in Keras 3).
         batch_size: images per training step.
         epochs: the number of epochs the document trained for (the upper
-            bound when ``early_stopping_patience`` is set).
+            bound when ``early_stopping_patience`` is set). Recorded so that
+            the recipe says the whole documented training; ``cnnperf.train``
+            does not use it: a performance test measures the test's
+            ``epochs`` setting or ``--cnnperf-epochs`` (default 3), not a
+            full training run.
         optimizer_options: other numeric optimizer arguments, as
             ``(name, value)`` pairs, e.g. ``(("momentum", 0.9),)``.
         from_logits: the model ends in a linear layer, so the loss takes logits.
