@@ -34,17 +34,19 @@ from collections.abc import Callable
 
 from pytest_cnnperf.baselines import (
     BaselineEntry,
-    Measurement,
-    SampleSummary,
-    Tolerances,
+    Figures,
+    Provenance,
+    ToleranceOverrides,
     Verdict,
     compare,
-    parse_relative_tolerance,
+    resolve_tolerances,
 )
 from pytest_cnnperf.baselines.stats import relative_mad
+from pytest_cnnperf.metrics import MetricRegistry, parse_relative
+
+REGISTRY = MetricRegistry()
 
 SLOWDOWNS = (0.0, 0.10, 0.25, 0.35, 0.50)
-IMAGES_PER_EPOCH = 10_000  # only scales images/s; the verdict does not depend on it
 
 
 def make_workload(size: int = 192) -> Callable[[int], None]:
@@ -87,35 +89,19 @@ def time_epochs(work: Callable[[int], None], units: int, count: int) -> tuple[fl
     return tuple(times)
 
 
-def measurement(epochs: tuple[float, ...]) -> Measurement:
-    return Measurement(
+def figures(epochs: tuple[float, ...]) -> Figures:
+    return Figures(
         node_id="bench::epoch",
         model="matmul",
         dataset="none",
         batch_size=1,
-        epoch_seconds=epochs,
-        images_per_second=tuple(IMAGES_PER_EPOCH / x for x in epochs),
-        accuracy=None,
         data_source="synthetic",
+        samples={"epoch_seconds": epochs},
     )
 
 
 def entry(epochs: tuple[float, ...]) -> BaselineEntry:
-    return BaselineEntry(
-        node_id="bench::epoch",
-        model="matmul",
-        dataset="none",
-        batch_size=1,
-        data_source="synthetic",
-        epoch_seconds=SampleSummary.of(epochs),
-        images_per_second=SampleSummary.of([IMAGES_PER_EPOCH / x for x in epochs]),
-        accuracy=None,
-        tolerances=None,
-        software={},
-        accepted_at="",
-        accepted_by="",
-        reason=None,
-    )
+    return BaselineEntry(figures=figures(epochs), software={}, provenance=Provenance("", "", None))
 
 
 def _spin() -> None:
@@ -129,7 +115,7 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=3, help="epochs per sample set (3)")
     parser.add_argument("--epoch-ms", type=float, default=40.0, help="epoch length in ms (40)")
     parser.add_argument(
-        "--tolerance", type=parse_relative_tolerance, default=None, help="timing tolerance (25%%)"
+        "--tolerance", type=parse_relative, default=None, help="timing tolerance (25%%)"
     )
     parser.add_argument("--neighbour", action="store_true", help="busy-loop on one core")
     parser.add_argument(
@@ -142,12 +128,11 @@ def main() -> int:
     args = parser.parse_args()
     for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[variable] = str(args.threads)
-    tolerances = (
-        Tolerances()
-        if args.tolerance is None
-        else Tolerances(epoch_time_rel=args.tolerance, images_per_second_rel=args.tolerance)
+    override = (
+        None if args.tolerance is None else ToleranceOverrides({"epoch_seconds": args.tolerance})
     )
-    bound = 1 + tolerances.epoch_time_rel
+    tolerances = resolve_tolerances(REGISTRY, override)
+    bound = 1 + tolerances.limits["epoch_seconds"]
 
     neighbour = None
     if args.neighbour:
@@ -166,7 +151,9 @@ def main() -> int:
             for slowdown in SLOWDOWNS:
                 base = time_epochs(work, units, args.epochs)
                 current = time_epochs(work, round(units * (1 + slowdown)), args.epochs)
-                result = compare(measurement(current), entry(base), tolerances, software_now={})
+                result = compare(
+                    figures(current), entry(base), tolerances, REGISTRY, software_now={}
+                )
                 verdicts[slowdown][result.verdict] += 1
                 if statistics.fmean(current) / statistics.fmean(base) > bound:
                     naive[slowdown] += 1
@@ -185,7 +172,7 @@ def main() -> int:
         f"per epoch (median epoch {statistics.median(epoch_times) * 1000:.0f} ms), "
         f"{args.threads} BLAS thread(s), {os.cpu_count()} CPUs, load average "
         f"{os.getloadavg()[0]:.2f}, neighbour={'on' if args.neighbour else 'off'}, "
-        f"tolerance {tolerances.epoch_time_rel:.0%}, {elapsed:.0f} s"
+        f"tolerance {tolerances.limits['epoch_seconds']:.0%}, {elapsed:.0f} s"
     )
     ordered = sorted(ratios_at_zero)
     print(
