@@ -33,7 +33,8 @@ from pytest_cnnperf.session import (
 
 if TYPE_CHECKING:
     from pytest_cnnperf.datasets import Dataset
-    from pytest_cnnperf.runner import ModelUnderTest, Runner, Runtime
+    from pytest_cnnperf.runner import ModelUnderTest, Runner
+    from pytest_cnnperf.runtime import Runtime
 
 SESSION_PLUGIN_NAME = "cnnperf-session"
 CNNPERF_FIXTURES = frozenset({"cnnperf", "cnnperf_model", "cnnperf_dataset"})
@@ -135,10 +136,14 @@ def _named_param(request: pytest.FixtureRequest, kind: type[Any], fixture: str, 
 @pytest.fixture(scope="session")
 def cnnperf_runtime(request: pytest.FixtureRequest) -> Runtime:
     """The process's TensorFlow set-up: device pinning, precision, determinism."""
-    from pytest_cnnperf.runner import initialize_runtime
+    from pytest_cnnperf.devices import DeviceError
+    from pytest_cnnperf.runtime import initialize_runtime
 
     worker_id = getattr(request.config, "workerinput", {}).get("workerid")
-    return initialize_runtime(request.config.stash[CONFIG_KEY], worker_id)
+    try:
+        return initialize_runtime(request.config.stash[CONFIG_KEY], worker_id)
+    except DeviceError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 @pytest.fixture
@@ -165,7 +170,8 @@ def cnnperf_model(
     request: pytest.FixtureRequest, cnnperf_dataset: Dataset, cnnperf_runtime: Runtime
 ) -> ModelUnderTest:
     """The model named by ``@pytest_cnnperf.model(...)``, built for the data set."""
-    from pytest_cnnperf.runner import build_model, seed_everything
+    from pytest_cnnperf.runner import build_model
+    from pytest_cnnperf.runtime import seed_everything
 
     spec: ModelSpec = _named_param(
         request,

@@ -8,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import math
-import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -26,6 +25,7 @@ from pytest_cnnperf.markers import (
     resolve_profiled,
 )
 from pytest_cnnperf.results import AccuracyCheck, EpochResult, TrainResult
+from pytest_cnnperf.runtime import seed_everything
 
 if TYPE_CHECKING:
     import keras
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from pytest_cnnperf.config import CnnperfConfig
     from pytest_cnnperf.datasets import Dataset
     from pytest_cnnperf.models.recipe import Recipe
+    from pytest_cnnperf.runtime import Runtime
 
 #: The recipe for a user's model that brings none.
 DEFAULT_RECIPE_KWARGS: Mapping[str, Any] = {
@@ -42,43 +43,6 @@ DEFAULT_RECIPE_KWARGS: Mapping[str, Any] = {
     "epochs": 3,
     "source": "pytest-cnnperf default for models without a documented recipe",
 }
-
-
-@dataclass(frozen=True)
-class Runtime:
-    """Per-process TensorFlow set-up, done once before the first operation."""
-
-    placement: devices.Placement
-    precision: str
-    deterministic: bool
-
-
-_RUNTIME: Runtime | None = None
-
-
-def initialize_runtime(cfg: CnnperfConfig, worker_id: str | None) -> Runtime:
-    """Pin devices, set precision and determinism once per process."""
-    global _RUNTIME
-    if _RUNTIME is not None:
-        return _RUNTIME
-    tf = import_tensorflow()
-    keras = import_keras()
-    try:
-        placement = devices.pin(tf, gpu=cfg.gpu, requested=cfg.device_index, worker_id=worker_id)
-    except devices.DeviceError as exc:
-        raise pytest.UsageError(str(exc)) from None
-    keras.mixed_precision.set_global_policy(cfg.precision)
-    if cfg.deterministic:
-        tf.config.experimental.enable_op_determinism()
-    _RUNTIME = Runtime(placement, cfg.precision, cfg.deterministic)
-    return _RUNTIME
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and the Keras backend."""
-    random.seed(seed)
-    np.random.seed(seed)
-    import_keras().utils.set_random_seed(seed)
 
 
 @dataclass
