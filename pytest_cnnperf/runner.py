@@ -24,6 +24,7 @@ from pytest_cnnperf.markers import (
     SettingsError,
     resolve_profiled,
 )
+from pytest_cnnperf.plan import TrainPlan, resolve_plan
 from pytest_cnnperf.results import AccuracyCheck, EpochResult, TrainResult
 from pytest_cnnperf.runtime import seed_everything
 
@@ -187,83 +188,6 @@ def user_dataset(spec: DatasetSpec) -> Dataset:
         origin=f"user loader {spec.name}",
         preprocessing=(),
         fallback_reason=None,
-    )
-
-
-def _positive_int(name: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise SettingsError(
-            f"Expected {name} to be a whole number of at least {minimum}. "
-            f"Received: {name}={value!r}"
-        )
-    return value
-
-
-@dataclass(frozen=True)
-class TrainPlan:
-    """The resolved settings of one ``train`` call."""
-
-    epochs: int
-    warmup_epochs: int
-    batch_size: int
-    learning_rate: float
-    steps_per_epoch: int | None
-    repeats: int
-    early_stopping_patience: int | None = None
-    validation_fraction: float = 0.1
-
-
-def resolve_plan(
-    arguments: Mapping[str, Any], settings: Mapping[str, Any], cfg: CnnperfConfig, recipe: Recipe
-) -> TrainPlan:
-    """Explicit ``train`` arguments, then marker settings, then options, then the recipe."""
-
-    def pick(key: str, fallback: Any) -> Any:
-        if arguments.get(key) is not None:
-            return arguments[key]
-        if settings.get(key) is not None:
-            return settings[key]
-        return fallback
-
-    learning_rate = pick("learning_rate", recipe.learning_rate)
-    if (
-        isinstance(learning_rate, bool)
-        or not isinstance(learning_rate, (int, float))
-        or not (learning_rate > 0)
-    ):
-        raise SettingsError(
-            "Expected learning_rate to be a number above 0. "
-            f"Received: learning_rate={learning_rate!r}"
-        )
-    steps = pick("steps_per_epoch", None)
-    early_stopping = pick("early_stopping", False)
-    if not isinstance(early_stopping, bool):
-        raise SettingsError(
-            "Expected early_stopping to be True or False. "
-            f"Received: early_stopping={early_stopping!r}"
-        )
-    patience = recipe.early_stopping_patience if early_stopping else None
-    if early_stopping and patience is None:
-        patience = 5
-    fraction = pick("validation_fraction", 0.1)
-    if (
-        isinstance(fraction, bool)
-        or not isinstance(fraction, (int, float))
-        or not (0 < fraction <= 0.5)
-    ):
-        raise SettingsError(
-            "Expected validation_fraction to be a number above 0 and at most 0.5. "
-            f"Received: validation_fraction={fraction!r}"
-        )
-    return TrainPlan(
-        epochs=_positive_int("epochs", pick("epochs", cfg.epochs)),
-        warmup_epochs=_positive_int("warmup_epochs", pick("warmup_epochs", 1), minimum=0),
-        batch_size=_positive_int("batch_size", pick("batch_size", recipe.batch_size)),
-        learning_rate=float(learning_rate),
-        steps_per_epoch=None if steps is None else _positive_int("steps_per_epoch", steps),
-        repeats=_positive_int("repeats", pick("repeats", cfg.repeats)),
-        early_stopping_patience=patience,
-        validation_fraction=float(fraction),
     )
 
 
