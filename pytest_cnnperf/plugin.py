@@ -32,8 +32,9 @@ from pytest_cnnperf.session import (
 )
 
 if TYPE_CHECKING:
+    from pytest_cnnperf.building import ModelUnderTest
     from pytest_cnnperf.datasets import Dataset
-    from pytest_cnnperf.runner import ModelUnderTest, Runner
+    from pytest_cnnperf.runner import Runner
     from pytest_cnnperf.runtime import Runtime
 
 SESSION_PLUGIN_NAME = "cnnperf-session"
@@ -149,7 +150,7 @@ def cnnperf_runtime(request: pytest.FixtureRequest) -> Runtime:
 @pytest.fixture
 def cnnperf_dataset(request: pytest.FixtureRequest, cnnperf_runtime: Runtime) -> Dataset:
     """The data set named by ``@pytest_cnnperf.dataset(...)``, loaded once per session."""
-    from pytest_cnnperf.runner import load_dataset
+    from pytest_cnnperf.building import load_dataset
 
     spec: DatasetSpec = _named_param(
         request,
@@ -170,7 +171,7 @@ def cnnperf_model(
     request: pytest.FixtureRequest, cnnperf_dataset: Dataset, cnnperf_runtime: Runtime
 ) -> ModelUnderTest:
     """The model named by ``@pytest_cnnperf.model(...)``, built for the data set."""
-    from pytest_cnnperf.runner import build_model
+    from pytest_cnnperf.building import build_model
     from pytest_cnnperf.runtime import seed_everything
 
     spec: ModelSpec = _named_param(

@@ -6,10 +6,8 @@ Imported only when a test asks for a cnnperf fixture, never at plugin load.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -17,13 +15,8 @@ import pytest
 
 from pytest_cnnperf import devices, timing
 from pytest_cnnperf.backend import import_keras, import_tensorflow
-from pytest_cnnperf.markers import (
-    ByProfile,
-    DatasetSpec,
-    ModelSpec,
-    SettingsError,
-    resolve_profiled,
-)
+from pytest_cnnperf.building import ModelUnderTest, wrap_plain_model
+from pytest_cnnperf.markers import ByProfile, SettingsError, resolve_profiled
 from pytest_cnnperf.plan import TrainPlan, resolve_plan
 from pytest_cnnperf.results import AccuracyCheck, EpochResult, TrainResult
 from pytest_cnnperf.runtime import seed_everything
@@ -33,162 +26,7 @@ if TYPE_CHECKING:
 
     from pytest_cnnperf.config import CnnperfConfig
     from pytest_cnnperf.datasets import Dataset
-    from pytest_cnnperf.models.recipe import Recipe
     from pytest_cnnperf.runtime import Runtime
-
-#: The recipe for a user's model that brings none.
-DEFAULT_RECIPE_KWARGS: Mapping[str, Any] = {
-    "optimizer": "Adam",
-    "learning_rate": 1e-3,
-    "batch_size": 32,
-    "epochs": 3,
-    "source": "pytest-cnnperf default for models without a documented recipe",
-}
-
-
-@dataclass
-class ModelUnderTest:
-    """A built model with the name, recipe and builder it came from."""
-
-    name: str
-    model: keras.Model
-    recipe: Recipe
-    rebuild: Callable[[], keras.Model]
-    options: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def params(self) -> int:
-        return int(self.model.count_params())
-
-    @property
-    def input_shape(self) -> tuple[int, int, int]:
-        height, width, channels = (int(d) for d in self.model.input_shape[1:])
-        return (height, width, channels)
-
-
-def default_recipe() -> Recipe:
-    from pytest_cnnperf.models.recipe import Recipe
-
-    return Recipe(**DEFAULT_RECIPE_KWARGS)
-
-
-def build_model(spec: ModelSpec, ds: Dataset, device_name: str) -> ModelUnderTest:
-    """Build the model a test named, for the data set's input shape and classes."""
-    from pytest_cnnperf import models
-
-    height, width, channels = ds.input_shape
-    input_shape = (int(height), int(width), int(channels))
-    tf = import_tensorflow()
-
-    if spec.builder is None:
-        recipe = models.recipe(spec.name)
-
-        def make() -> keras.Model:
-            with tf.device(device_name):
-                return models.build(
-                    spec.name, input_shape=input_shape, num_classes=ds.num_classes, **spec.options
-                )
-    else:
-        builder = spec.builder
-        recipe = getattr(builder, "cnnperf_recipe", None) or default_recipe()
-        accepted = _accepted_keywords(builder)
-        kwargs: dict[str, Any] = dict(spec.options)
-        if accepted is None or "input_shape" in accepted:
-            kwargs["input_shape"] = input_shape
-        if accepted is None or "num_classes" in accepted:
-            kwargs["num_classes"] = ds.num_classes
-
-        def make() -> keras.Model:
-            with tf.device(device_name):
-                built = builder(**kwargs)
-            keras = import_keras()
-            if not isinstance(built, keras.Model):
-                raise TypeError(
-                    f"The model builder {spec.name!r} must return a keras.Model. "
-                    f"Received: {type(built).__name__}"
-                )
-            return built
-
-    return ModelUnderTest(spec.name, make(), recipe, make, spec.options)
-
-
-def _accepted_keywords(builder: Callable[..., Any]) -> set[str] | None:
-    """Keyword names the builder takes; None when it takes ``**kwargs``."""
-    try:
-        parameters = inspect.signature(builder).parameters.values()
-    except (TypeError, ValueError):
-        return set()
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
-        return None
-    return {p.name for p in parameters}
-
-
-def load_dataset(spec: DatasetSpec, cfg: CnnperfConfig) -> Dataset:
-    """Load the data set a test named, with the session's data options."""
-    from pytest_cnnperf import datasets
-
-    profile = cfg.device_kind
-    train_size: int | None = resolve_profiled(spec.train_size, profile)
-    test_size: int | None = resolve_profiled(spec.test_size, profile)
-    spec = DatasetSpec(
-        spec.name, train_size, test_size, resolve_profiled(spec.options, profile), spec.loader
-    )
-    if spec.loader is not None:
-        return user_dataset(spec)
-    return datasets.load(
-        spec.name,
-        data_dir=cfg.data_dir,
-        train_size=train_size,
-        test_size=test_size,
-        seed=cfg.seed,
-        mode=cfg.data_mode,  # type: ignore[arg-type]
-        offline=cfg.offline,
-        **spec.options,
-    )
-
-
-def user_dataset(spec: DatasetSpec) -> Dataset:
-    """Turn what a user's loader returned into a ``Dataset``.
-
-    The loader returns a ``Dataset``, or ``(x_train, y_train, x_test, y_test)``
-    with NHWC images and integer labels; ``train_size``/``test_size`` take the
-    first images.
-    """
-    from pytest_cnnperf.datasets import Dataset
-
-    assert spec.loader is not None
-    loaded = spec.loader(**spec.options)
-    if isinstance(loaded, Dataset):
-        return loaded
-    if not (isinstance(loaded, tuple) and len(loaded) == 4):
-        raise TypeError(
-            f"The data set loader {spec.name!r} must return a pytest_cnnperf.datasets.Dataset "
-            "or a tuple (x_train, y_train, x_test, y_test). "
-            f"Received: {type(loaded).__name__}"
-        )
-    x_train, y_train, x_test, y_test = (np.asarray(a) for a in loaded)
-    if x_train.ndim == 3:
-        x_train, x_test = x_train[..., None], x_test[..., None]
-    if x_train.ndim != 4 or x_train.shape[1:] != x_test.shape[1:]:
-        raise ValueError(
-            f"The data set loader {spec.name!r} must return NHWC images of one shape. "
-            f"Received: x_train.shape={x_train.shape}, x_test.shape={x_test.shape}"
-        )
-    x_train, y_train = x_train[: spec.train_size], y_train[: spec.train_size].astype("int64")
-    x_test, y_test = x_test[: spec.test_size], y_test[: spec.test_size].astype("int64")
-    return Dataset(
-        name=spec.name,
-        x_train=x_train,
-        y_train=y_train,
-        x_test=x_test,
-        y_test=y_test,
-        num_classes=int(max(y_train.max(initial=0), y_test.max(initial=0)) + 1),
-        input_shape=(int(x_train.shape[1]), int(x_train.shape[2]), int(x_train.shape[3])),
-        source="real",
-        origin=f"user loader {spec.name}",
-        preprocessing=(),
-        fallback_reason=None,
-    )
 
 
 class Runner:
@@ -254,7 +92,7 @@ class Runner:
         Returns:
             The ``TrainResult`` of the last run; every run is reported.
         """
-        mut = model if isinstance(model, ModelUnderTest) else _wrap_plain_model(model)
+        mut = model if isinstance(model, ModelUnderTest) else wrap_plain_model(model)
         arguments = resolve_profiled(
             {
                 "epochs": epochs,
@@ -469,17 +307,3 @@ def _ValidationLoss(keras: Any, data: Any) -> Any:
                 logs["val_accuracy"] = float(scores.get("accuracy", math.nan))
 
     return ValidationLoss()
-
-
-def _wrap_plain_model(model: keras.Model) -> ModelUnderTest:
-    keras_module = import_keras()
-    if not isinstance(model, keras_module.Model):
-        raise TypeError(
-            "Expected the cnnperf_model fixture or a keras.Model. "
-            f"Received: model={type(model).__name__}"
-        )
-
-    def rebuild() -> keras.Model:
-        return keras_module.models.clone_model(model)
-
-    return ModelUnderTest(model.name, model, default_recipe(), rebuild)
