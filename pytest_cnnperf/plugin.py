@@ -86,8 +86,13 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     try:
         settings = collect_settings(item.iter_markers("cnnperf"))
     except SettingsError as exc:
-        pytest.fail(f"{item.nodeid}: {exc}", pytrace=False)
-    item.stash[RECORD_KEY] = ItemRecorder(item.nodeid, settings)
+        problem = f"{item.nodeid}: {exc}"
+    else:
+        item.stash[RECORD_KEY] = ItemRecorder(item.nodeid, settings)
+        return
+    # Failing outside the except block keeps pytest from printing the message
+    # a second time, as the exception being handled.
+    pytest.fail(problem, pytrace=False)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -163,7 +168,8 @@ def cnnperf_dataset(request: pytest.FixtureRequest, cnnperf_runtime: Runtime) ->
     try:
         return load_dataset(spec, request.config.stash[CONFIG_KEY])
     except DatasetError as exc:
-        pytest.fail(str(exc), pytrace=False)
+        problem = str(exc)
+    pytest.fail(problem, pytrace=False)  # outside the except block: said once
 
 
 @pytest.fixture
@@ -172,6 +178,7 @@ def cnnperf_model(
 ) -> ModelUnderTest:
     """The model named by ``@pytest_cnnperf.model(...)``, built for the data set."""
     from pytest_cnnperf.building import build_model
+    from pytest_cnnperf.models import UnknownModelError
     from pytest_cnnperf.runtime import seed_everything
 
     spec: ModelSpec = _named_param(
@@ -185,8 +192,11 @@ def cnnperf_model(
     spec = ModelSpec(spec.name, spec.builder, resolve_profiled(spec.options, cfg.device_kind))
     try:
         return build_model(spec, cnnperf_dataset, cnnperf_runtime.placement.device_name)
+    except UnknownModelError as exc:
+        problem = str(exc)  # names the model and suggests close names
     except (ValueError, KeyError) as exc:
-        pytest.fail(f"Could not build {spec.name!r}: {exc}", pytrace=False)
+        problem = f"Could not build {spec.name!r}: {exc}"
+    pytest.fail(problem, pytrace=False)  # outside the except block: said once
 
 
 @pytest.fixture

@@ -102,10 +102,7 @@ class Runner:
             },
             self.profile,
         )
-        try:
-            plan = resolve_plan(arguments, self.settings, self.config, mut.recipe)
-        except SettingsError as exc:
-            pytest.fail(str(exc), pytrace=False)
+        plan = self._plan(arguments, mut)
         result: TrainResult | None = None
         for repeat in range(plan.repeats):
             keras_model = mut.model if repeat == 0 else mut.rebuild()
@@ -113,6 +110,14 @@ class Runner:
             self._on_result(result)
         assert result is not None
         return result
+
+    def _plan(self, arguments: Mapping[str, Any], mut: ModelUnderTest) -> TrainPlan:
+        try:
+            return resolve_plan(arguments, self.settings, self.config, mut.recipe)
+        except SettingsError as exc:
+            problem = str(exc)
+        # Outside the except block, so that the message is not printed twice.
+        pytest.fail(problem, pytrace=False)
 
     def _train_once(
         self,

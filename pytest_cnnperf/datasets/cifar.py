@@ -65,7 +65,7 @@ def unpickle_batch(data: bytes, path: str) -> dict[str, object]:
         raise DatasetCorrupt(
             f"{path} is not a readable CIFAR batch ({exc}). Expected the pickled dict "
             "of the CIFAR python version; replace it with a fresh copy."
-        ) from exc
+        ) from None
     if not isinstance(loaded, dict):
         raise DatasetCorrupt(
             f"{path} is not a CIFAR batch. Expected a pickled dict. "
@@ -188,7 +188,7 @@ class _CifarSource(Source):
             raise DatasetCorrupt(
                 f"{archive} is not a readable tar archive ({exc}). Expected the "
                 f"{self.title} python-version .tar.gz; replace it with a fresh copy."
-            ) from exc
+            ) from None
         return members
 
     def files_help(self, split: Split, options: Options) -> str:

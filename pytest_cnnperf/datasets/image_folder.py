@@ -79,7 +79,7 @@ def decode_images(paths: list[Path], size: tuple[int, int], channels: int) -> Ar
                 raise DatasetCorrupt(
                     f"{path} could not be decoded as an image ({exc.message}). Expected a "
                     f"readable image ({_SUFFIX_TEXT}); replace or remove the file."
-                ) from exc
+                ) from None
         # Every file decodes on its own: the failure is TensorFlow's, not the data's.
         raise
 

@@ -146,7 +146,7 @@ def read_maybe_gzip(path: Path) -> bytes:
         with path.open("rb") as handle:
             data = handle.read()
     except OSError as exc:
-        raise DatasetCorrupt(f"Could not read {path}: {exc}.") from exc
+        raise DatasetCorrupt(f"Could not read {path}: {exc}.") from None
     if not data.startswith(_GZIP_MAGIC):
         return data
     try:
@@ -155,7 +155,7 @@ def read_maybe_gzip(path: Path) -> bytes:
         raise DatasetCorrupt(
             f"{path} is not a complete gzip file ({exc}). Expected the file as "
             "distributed; replace it with a fresh copy."
-        ) from exc
+        ) from None
 
 
 def check_labels(path: Path | str, labels: Array, num_classes: int) -> Array:

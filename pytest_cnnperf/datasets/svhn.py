@@ -53,7 +53,7 @@ def read_mat(path: Path) -> tuple[Array, Array]:
         raise DatasetCorrupt(
             f"{path} is not a readable MATLAB file ({type(exc).__name__}: {exc}). "
             "Expected an SVHN format-2 file; replace it with a fresh copy."
-        ) from exc
+        ) from None
     if "X" not in contents or "y" not in contents:
         keys = sorted(key for key in contents if not key.startswith("__"))
         raise DatasetCorrupt(

@@ -1,0 +1,113 @@
+"""Acceptance tests: a user's mistake fails the test with one clear message.
+
+Never a traceback through the plugin's code, never the same message twice
+(as happens when ``pytest.fail`` is called while another exception is being
+handled). One pytester run holds every mistake that needs no special option,
+so that TensorFlow starts once for all of them.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+
+import pytest
+
+from pytest_cnnperf.models import names as model_names
+
+PROJECT = textwrap.dedent(
+    """
+    import numpy as np
+    import pytest
+    import pytest_cnnperf
+
+
+    def tiny(input_shape, num_classes):
+        from pytest_cnnperf.backend import import_keras
+        keras = import_keras()
+        return keras.Sequential(
+            [keras.Input(input_shape), keras.layers.Flatten(),
+             keras.layers.Dense(num_classes, activation="softmax")],
+            name="tiny",
+        )
+
+
+    SYNTHETIC = dict(train_size=64, test_size=32, input_shape=(8, 8, 1), num_classes=2)
+    """
+)
+
+#: (test name, its body after the decorators' target line, the message it must fail with).
+MISTAKES: list[tuple[str, str, str]] = [
+    (
+        "test_epochs_zero",
+        """
+        @pytest_cnnperf.model(tiny)
+        @pytest_cnnperf.dataset("synthetic", **SYNTHETIC)
+        def test_epochs_zero(cnnperf, cnnperf_model, cnnperf_dataset):
+            cnnperf.train(cnnperf_model, cnnperf_dataset, epochs=0)
+        """,
+        "Expected epochs to be a whole number of at least 1. Received: epochs=0",
+    ),
+    (
+        "test_unknown_model",
+        """
+        @pytest_cnnperf.model("lenett5")
+        @pytest_cnnperf.dataset("synthetic", **SYNTHETIC)
+        def test_unknown_model(cnnperf_model):
+            pass
+        """,
+        "Unknown model 'lenett5'. Did you mean 'lenet5'? Known models: "
+        + ", ".join(model_names())
+        + ".",
+    ),
+    (
+        "test_model_option_typo",
+        """
+        @pytest_cnnperf.model("lenet5", model_options={"dropout": 0.5})
+        @pytest_cnnperf.dataset("synthetic", **SYNTHETIC)
+        def test_model_option_typo(cnnperf_model):
+            pass
+        """,
+        "Could not build 'lenet5': Model 'lenet5' has no option 'dropout'. It takes no options "
+        "besides input_shape and num_classes. Received: dropout=0.5",
+    ),
+]
+
+
+def assert_said_once(output: str, message: str) -> None:
+    """``message`` is in ``output`` once, with no traceback and no chained exception."""
+    # The short test summary repeats the start of each message, cut at the
+    # terminal's width; it is pytest's one-line index, not a repetition.
+    body = output.split("short test summary info")[0]
+    assert body.count(message) == 1, f"expected once: {message!r}\n{output}"
+    assert "During handling of the above exception" not in output, output
+    assert "The above exception was the direct cause" not in output, output
+    assert "Traceback" not in output, output
+    # No frame of the plugin's own code is shown.
+    assert "pytest_cnnperf/" not in output, output
+
+
+def sections(output: str) -> dict[str, str]:
+    """The report of each failed test, by test name (parameters dropped)."""
+    parts = re.split(r"^_{3,} (?:ERROR at setup of )?(test_\w+)\S* _{3,}$", output, flags=re.M)
+    return dict(zip(parts[1::2], parts[2::2], strict=True))
+
+
+@pytest.fixture(autouse=True)
+def wide_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+
+
+def test_each_mistake_fails_its_test_with_one_message(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_mistakes=PROJECT + "".join(textwrap.dedent(body) for _, body, _ in MISTAKES)
+    )
+    result = pytester.runpytest_subprocess("--color=no", "--cnnperf-offline")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("failed", 0) + outcomes.get("errors", 0) == len(MISTAKES), outcomes
+    output = result.stdout.str() + result.stderr.str()
+    reports = sections(result.stdout.str())
+    for name, _, message in MISTAKES:
+        assert message in reports.get(name, ""), f"{name}: {message!r} not in its report"
+        assert_said_once(output, message)
