@@ -22,6 +22,14 @@ if TYPE_CHECKING:
     from pytest_cnnperf.datasets import Dataset
     from pytest_cnnperf.models.recipe import Recipe
 
+#: The ``load`` arguments the session sets, by the option that sets them.
+SESSION_DATA_ARGUMENTS: Mapping[str, str] = {
+    "data_dir": "--cnnperf-data-dir",
+    "seed": "--cnnperf-seed",
+    "mode": "--cnnperf-data",
+    "offline": "--cnnperf-offline",
+}
+
 #: The recipe for a user's model that brings none.
 DEFAULT_RECIPE_KWARGS: Mapping[str, Any] = {
     "optimizer": "Adam",
@@ -70,6 +78,12 @@ def load_dataset(spec: DatasetSpec, cfg: CnnperfConfig) -> Dataset:
     options: dict[str, Any] = resolve_profiled(spec.options, profile)
     if spec.loader is not None:
         return user_dataset(spec.name, spec.loader, options, train_size, test_size)
+    for key, flag in SESSION_DATA_ARGUMENTS.items():
+        if key in options:
+            raise datasets.DatasetUsageError(
+                f"@pytest_cnnperf.dataset({spec.name!r}) cannot set {key}: the session sets "
+                f"it with {flag}. Received: {key}={options[key]!r}"
+            )
     return datasets.load(
         spec.name,
         data_dir=cfg.data_dir,

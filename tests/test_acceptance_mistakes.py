@@ -36,7 +36,7 @@ PROJECT = textwrap.dedent(
     """
 )
 
-#: (test name, its body after the decorators' target line, the message it must fail with).
+#: (test name, the test's source, the message it must fail with).
 MISTAKES: list[tuple[str, str, str]] = [
     (
         "test_epochs_zero",
@@ -59,6 +59,36 @@ MISTAKES: list[tuple[str, str, str]] = [
         "Unknown model 'lenett5'. Did you mean 'lenet5'? Known models: "
         + ", ".join(model_names())
         + ".",
+    ),
+    (
+        "test_option_typo",
+        """
+        @pytest_cnnperf.dataset("mnist", splitt="test")
+        def test_option_typo(cnnperf_dataset):
+            pass
+        """,
+        "Expected only the options 'mnist' accepts (split). Received: splitt='test'. "
+        "Did you mean 'split'?",
+    ),
+    (
+        "test_data_set_typo",
+        """
+        @pytest_cnnperf.dataset("mnistt")
+        def test_data_set_typo(cnnperf_dataset):
+            pass
+        """,
+        "Expected a data set name among mnist, fashion_mnist, cifar10, cifar100, svhn, "
+        "image_folder, synthetic. Received: name='mnistt'. Did you mean 'mnist'?",
+    ),
+    (
+        "test_session_data_option",
+        """
+        @pytest_cnnperf.dataset("mnist", seed=3)
+        def test_session_data_option(cnnperf_dataset):
+            pass
+        """,
+        "@pytest_cnnperf.dataset('mnist') cannot set seed: the session sets it with "
+        "--cnnperf-seed. Received: seed=3",
     ),
     (
         "test_model_option_typo",

@@ -23,7 +23,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from pytest_cnnperf.datasets.core import Array, DatasetCorrupt
+from pytest_cnnperf.datasets.core import Array, DatasetCorrupt, DatasetUsageError
 from pytest_cnnperf.datasets.source import (
     Located,
     Options,
@@ -256,7 +256,7 @@ class Cifar100Source(_CifarSource):
 
     def check_options(self, options: dict[str, object]) -> dict[str, object]:
         if options["label_mode"] not in ("fine", "coarse"):
-            raise ValueError(
+            raise DatasetUsageError(
                 "Expected label_mode to be 'fine' (100 classes) or 'coarse' (20 classes). "
                 f"Received: label_mode={options['label_mode']!r}"
             )

@@ -21,6 +21,13 @@ class DatasetError(Exception):
     """
 
 
+class DatasetUsageError(DatasetError, ValueError):
+    """A data set was asked for wrongly: an unknown name, option or argument value.
+
+    Also a ``ValueError``, as every bad argument is.
+    """
+
+
 class DatasetNotFound(DatasetError):
     """No files for a data set were found in any of the places searched."""
 

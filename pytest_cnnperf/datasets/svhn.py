@@ -15,7 +15,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from pytest_cnnperf.datasets.core import Array, DatasetCorrupt, DatasetError
+from pytest_cnnperf.datasets.core import Array, DatasetCorrupt, DatasetError, DatasetUsageError
 from pytest_cnnperf.datasets.source import (
     Located,
     Options,
@@ -89,7 +89,7 @@ class SvhnSource(Source):
 
     def check_options(self, options: dict[str, object]) -> dict[str, object]:
         if not isinstance(options["include_extra"], bool):
-            raise ValueError(
+            raise DatasetUsageError(
                 "Expected include_extra to be True or False. "
                 f"Received: include_extra={options['include_extra']!r}"
             )
