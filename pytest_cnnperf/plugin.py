@@ -149,7 +149,10 @@ def cnnperf_runtime(request: pytest.FixtureRequest) -> Runtime:
     try:
         return initialize_runtime(request.config.stash[CONFIG_KEY], worker_id)
     except DeviceError as exc:
-        raise pytest.UsageError(str(exc)) from None
+        problem = str(exc)
+    # A failure, not pytest.UsageError: raised from a fixture, that printed a
+    # traceback. Session-scoped, so every test that needs it reports this.
+    pytest.fail(problem, pytrace=False)
 
 
 @pytest.fixture

@@ -141,3 +141,26 @@ def test_each_mistake_fails_its_test_with_one_message(pytester: pytest.Pytester)
     for name, _, message in MISTAKES:
         assert message in reports.get(name, ""), f"{name}: {message!r} not in its report"
         assert_said_once(output, message)
+
+
+def test_device_index_beyond_the_devices_fails_cleanly(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_device=PROJECT
+        + textwrap.dedent(
+            """
+            @pytest_cnnperf.model(tiny)
+            @pytest_cnnperf.dataset("synthetic", **SYNTHETIC)
+            def test_device(cnnperf, cnnperf_model, cnnperf_dataset):
+                pass
+            """
+        )
+    )
+    result = pytester.runpytest_subprocess("--color=no", "--cnnperf-device=99")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "--cnnperf-device 99 asks for CPU:99, but TensorFlow sees * CPU device* (indices 0 "
+            "to *). Expected an index below *. Received: --cnnperf-device=99",
+        ]
+    )
+    assert_said_once(result.stdout.str() + result.stderr.str(), "--cnnperf-device 99 asks for")
