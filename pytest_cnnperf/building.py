@@ -2,7 +2,9 @@
 
 ``load_dataset`` loads the data set with the session's data options;
 ``build_model`` builds the model for that data set's input shape and classes,
-with the recipe it trains with. Imported by the fixtures, never at plugin load.
+with the recipe it trains with, and checks that the model has one output per
+class; ``check_fits`` checks the same for whatever a test passes to
+``cnnperf.train``. Imported by the fixtures, never at plugin load.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from pytest_cnnperf import datachecks
 from pytest_cnnperf.backend import import_keras, import_tensorflow
+from pytest_cnnperf.datachecks import DataCheckError
 from pytest_cnnperf.markers import DatasetSpec, ModelSpec, resolve_profiled
 
 if TYPE_CHECKING:
@@ -97,7 +101,14 @@ def load_dataset(spec: DatasetSpec, cfg: CnnperfConfig) -> Dataset:
 
 
 def build_model(spec: ModelSpec, ds: Dataset, device_name: str) -> ModelUnderTest:
-    """Build the model a test named, for the data set's input shape and classes."""
+    """Build the model a test named, for the data set's input shape and classes.
+
+    Raises:
+        UnknownModelError: no zoo model has that name.
+        ValueError: a zoo model cannot take the options, shape or classes.
+        DataCheckError: a builder returned no ``keras.Model``, or a model
+            without one output unit per class of ``ds``.
+    """
     from pytest_cnnperf import models
 
     height, width, channels = ds.input_shape
@@ -106,6 +117,7 @@ def build_model(spec: ModelSpec, ds: Dataset, device_name: str) -> ModelUnderTes
 
     if spec.builder is None:
         recipe = models.recipe(spec.name)
+        who, hint = f"The model {spec.name!r}", ""
 
         def make() -> keras.Model:
             with tf.device(device_name):
@@ -119,21 +131,60 @@ def build_model(spec: ModelSpec, ds: Dataset, device_name: str) -> ModelUnderTes
         kwargs: dict[str, Any] = dict(spec.options)
         if accepted is None or "input_shape" in accepted:
             kwargs["input_shape"] = input_shape
+        who = f"The model built by {spec.name!r}"
         if accepted is None or "num_classes" in accepted:
             kwargs["num_classes"] = ds.num_classes
+            hint = (
+                f": {spec.name!r} is called with num_classes={ds.num_classes}; give its last "
+                "layer that many units"
+            )
+        else:
+            hint = (
+                f": {spec.name!r} takes no num_classes argument; add one and give the last "
+                "layer num_classes units"
+            )
 
         def make() -> keras.Model:
             with tf.device(device_name):
                 built = builder(**kwargs)
             keras = import_keras()
             if not isinstance(built, keras.Model):
-                raise TypeError(
+                raise DataCheckError(
                     f"The model builder {spec.name!r} must return a keras.Model. "
                     f"Received: {type(built).__name__}"
                 )
             return built
 
-    return ModelUnderTest(spec.name, make(), recipe, make, spec.options)
+    model = make()
+    datachecks.output_units(who, output_shape(model), ds.num_classes, ds.name, hint)
+    return ModelUnderTest(spec.name, model, recipe, make, spec.options)
+
+
+def check_fits(mut: ModelUnderTest, ds: object) -> None:
+    """``ds`` is a ``Dataset`` whose labels and classes ``mut`` can be trained on.
+
+    Raises:
+        DataCheckError: naming the data set or the model, and what is wrong.
+    """
+    from pytest_cnnperf.datasets import Dataset
+
+    if not isinstance(ds, Dataset):
+        raise DataCheckError(
+            "Expected the cnnperf_dataset fixture or a pytest_cnnperf.datasets.Dataset. "
+            f"Received: dataset={type(ds).__name__}"
+        )
+    datachecks.dataset_labels(f"The data set {ds.name!r}", ds)
+    datachecks.output_units(
+        f"The model {mut.name!r}", output_shape(mut.model), ds.num_classes, ds.name
+    )
+
+
+def output_shape(model: keras.Model) -> object:
+    """The model's ``output_shape``, or None where Keras cannot tell it yet."""
+    try:
+        return model.output_shape
+    except (AttributeError, ValueError, RuntimeError):
+        return None
 
 
 def accepted_keywords(builder: Callable[..., Any]) -> set[str] | None:
@@ -151,7 +202,7 @@ def wrap_plain_model(model: keras.Model) -> ModelUnderTest:
     """A ``keras.Model`` a test built itself, trained with the default recipe."""
     keras_module = import_keras()
     if not isinstance(model, keras_module.Model):
-        raise TypeError(
+        raise DataCheckError(
             "Expected the cnnperf_model fixture or a keras.Model. "
             f"Received: model={type(model).__name__}"
         )

@@ -166,11 +166,12 @@ def cnnperf_dataset(request: pytest.FixtureRequest, cnnperf_runtime: Runtime) ->
         "cnnperf_dataset",
         'a data set. Decorate the test with @pytest_cnnperf.dataset("mnist") or another name.',
     )
+    from pytest_cnnperf.datachecks import DataCheckError
     from pytest_cnnperf.datasets import DatasetError
 
     try:
         return load_dataset(spec, request.config.stash[CONFIG_KEY])
-    except DatasetError as exc:
+    except (DatasetError, DataCheckError) as exc:
         problem = str(exc)
     pytest.fail(problem, pytrace=False)  # outside the except block: said once
 
@@ -181,6 +182,7 @@ def cnnperf_model(
 ) -> ModelUnderTest:
     """The model named by ``@pytest_cnnperf.model(...)``, built for the data set."""
     from pytest_cnnperf.building import build_model
+    from pytest_cnnperf.datachecks import DataCheckError
     from pytest_cnnperf.models import UnknownModelError
     from pytest_cnnperf.runtime import seed_everything
 
@@ -195,8 +197,8 @@ def cnnperf_model(
     spec = ModelSpec(spec.name, spec.builder, resolve_profiled(spec.options, cfg.device_kind))
     try:
         return build_model(spec, cnnperf_dataset, cnnperf_runtime.placement.device_name)
-    except UnknownModelError as exc:
-        problem = str(exc)  # names the model and suggests close names
+    except (UnknownModelError, DataCheckError) as exc:
+        problem = str(exc)  # names the model already
     except (ValueError, KeyError) as exc:
         problem = f"Could not build {spec.name!r}: {exc}"
     pytest.fail(problem, pytrace=False)  # outside the except block: said once

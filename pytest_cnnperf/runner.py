@@ -1,8 +1,9 @@
 """The ``cnnperf`` fixture's runner: timed training and accuracy checks.
 
 ``Runner`` is what a test gets as ``cnnperf``: ``train`` resolves the run's
-settings (``plan``) and trains (``training``), reporting every run through
-``on_result``; ``check_accuracy`` reports through ``on_check``. Imported only
+settings (``plan``), checks that the model fits the data (``datachecks``) and
+trains (``training``), reporting every run through ``on_result``;
+``check_accuracy`` reports through ``on_check``. Imported only
 when a test asks for the fixture, never at plugin load.
 """
 
@@ -14,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_cnnperf import training
-from pytest_cnnperf.building import ModelUnderTest, wrap_plain_model
+from pytest_cnnperf.building import ModelUnderTest, check_fits, wrap_plain_model
+from pytest_cnnperf.datachecks import DataCheckError
 from pytest_cnnperf.markers import ByProfile, SettingsError, resolve_profiled
 from pytest_cnnperf.plan import TrainPlan, resolve_plan
 from pytest_cnnperf.results import AccuracyCheck, TrainResult
@@ -89,7 +91,6 @@ class Runner:
         Returns:
             The ``TrainResult`` of the last run; every run is reported.
         """
-        mut = model if isinstance(model, ModelUnderTest) else wrap_plain_model(model)
         arguments = resolve_profiled(
             {
                 "epochs": epochs,
@@ -102,7 +103,7 @@ class Runner:
             },
             self.profile,
         )
-        plan = self._plan(arguments, mut)
+        mut, plan = self._check(model, dataset, arguments)
         result: TrainResult | None = None
         for repeat in range(plan.repeats):
             keras_model = mut.model if repeat == 0 else mut.rebuild()
@@ -111,10 +112,16 @@ class Runner:
         assert result is not None
         return result
 
-    def _plan(self, arguments: Mapping[str, Any], mut: ModelUnderTest) -> TrainPlan:
+    def _check(
+        self, model: ModelUnderTest | keras.Model, dataset: Dataset, arguments: Mapping[str, Any]
+    ) -> tuple[ModelUnderTest, TrainPlan]:
+        """The model to train and the run's settings, once both and the data are checked."""
         try:
-            return resolve_plan(arguments, self.settings, self.config, mut.recipe)
-        except SettingsError as exc:
+            mut = model if isinstance(model, ModelUnderTest) else wrap_plain_model(model)
+            plan = resolve_plan(arguments, self.settings, self.config, mut.recipe)
+            check_fits(mut, dataset)
+            return mut, plan
+        except (SettingsError, DataCheckError) as exc:
             problem = str(exc)
         # Outside the except block, so that the message is not printed twice.
         pytest.fail(problem, pytrace=False)

@@ -32,6 +32,53 @@ PROJECT = textwrap.dedent(
         )
 
 
+    def three_units(input_shape):
+        from pytest_cnnperf.backend import import_keras
+        keras = import_keras()
+        return keras.Sequential(
+            [keras.Input(input_shape), keras.layers.Flatten(),
+             keras.layers.Dense(3, activation="softmax")],
+            name="three_units",
+        )
+
+
+    def not_a_model(input_shape, num_classes):
+        return None
+
+
+    def good():
+        rng = np.random.default_rng(0)
+        x = rng.integers(0, 255, size=(400, 8, 8, 1), dtype=np.uint8)
+        y = np.arange(400) % 10
+        return x[:300], y[:300], x[300:], y[300:]
+
+
+    def returns_list():
+        return list(good())
+
+
+    def two_shapes():
+        x_train, y_train, x_test, y_test = good()
+        return x_train, y_train, x_test[:, :4], y_test
+
+
+    def bad_labels():
+        x_train, y_train, x_test, y_test = good()
+        y_test = y_test.copy()
+        y_test[:3] = 12
+        return x_train, y_train, x_test, y_test
+
+
+    def too_few_labels():
+        x_train, y_train, x_test, y_test = good()
+        return x_train, y_train[:200], x_test, y_test
+
+
+    def fractional_labels():
+        x_train, y_train, x_test, y_test = good()
+        return x_train, y_train + 0.5, x_test, y_test
+
+
     SYNTHETIC = dict(train_size=64, test_size=32, input_shape=(8, 8, 1), num_classes=2)
     """
 )
@@ -89,6 +136,122 @@ MISTAKES: list[tuple[str, str, str]] = [
         """,
         "@pytest_cnnperf.dataset('mnist') cannot set seed: the session sets it with "
         "--cnnperf-seed. Received: seed=3",
+    ),
+    (
+        "test_loader_returns_a_list",
+        """
+        @pytest_cnnperf.dataset(returns_list)
+        def test_loader_returns_a_list(cnnperf_dataset):
+            pass
+        """,
+        "The data set loader 'returns_list' must return a pytest_cnnperf.datasets.Dataset or a "
+        "tuple (x_train, y_train, x_test, y_test). Received: list",
+    ),
+    (
+        "test_loader_images_of_two_shapes",
+        """
+        @pytest_cnnperf.dataset(two_shapes)
+        def test_loader_images_of_two_shapes(cnnperf_dataset):
+            pass
+        """,
+        "The data set loader 'two_shapes' must return NHWC images of one shape. "
+        "Received: x_train.shape=(300, 8, 8, 1), x_test.shape=(100, 4, 8, 1)",
+    ),
+    (
+        "test_loader_labels_out_of_range",
+        """
+        @pytest_cnnperf.model(tiny)
+        @pytest_cnnperf.dataset(bad_labels)
+        def test_loader_labels_out_of_range(cnnperf, cnnperf_model, cnnperf_dataset):
+            cnnperf.train(cnnperf_model, cnnperf_dataset)
+        """,
+        "The data set loader 'bad_labels' returned test labels outside [0, 10): found 12 "
+        "(3 labels). Expected class ids from 0 to 9: the number of classes, 10, is the largest "
+        "training label plus one. Return a pytest_cnnperf.datasets.Dataset with num_classes set "
+        "if some classes have no training images.",
+    ),
+    (
+        "test_loader_too_few_labels",
+        """
+        @pytest_cnnperf.dataset(too_few_labels)
+        def test_loader_too_few_labels(cnnperf_dataset):
+            pass
+        """,
+        "The data set loader 'too_few_labels' returned 300 training images but 200 training "
+        "labels. Expected one label per image.",
+    ),
+    (
+        "test_loader_fractional_labels",
+        """
+        @pytest_cnnperf.dataset(fractional_labels)
+        def test_loader_fractional_labels(cnnperf_dataset):
+            pass
+        """,
+        "The data set loader 'fractional_labels' returned training labels that are not whole "
+        "numbers: found 0.5, 1.5, 2.5, ... (300 labels). Expected integer class ids.",
+    ),
+    (
+        "test_loader_option",
+        """
+        @pytest_cnnperf.dataset(good, classes=3)
+        def test_loader_option(cnnperf_dataset):
+            pass
+        """,
+        "The data set loader 'good' cannot be called with the options given to "
+        "@pytest_cnnperf.dataset (got an unexpected keyword argument 'classes'). "
+        "Received: classes=3",
+    ),
+    (
+        "test_builder_output_units",
+        """
+        @pytest_cnnperf.model(three_units)
+        @pytest_cnnperf.dataset(good)
+        def test_builder_output_units(cnnperf, cnnperf_model, cnnperf_dataset):
+            cnnperf.train(cnnperf_model, cnnperf_dataset)
+        """,
+        "The model built by 'three_units' has 3 output units, but the data set 'good' has 10 "
+        "classes. Expected one output unit per class: 'three_units' takes no num_classes "
+        "argument; add one and give the last layer num_classes units.",
+    ),
+    (
+        "test_builder_returns_no_model",
+        """
+        @pytest_cnnperf.model(not_a_model)
+        @pytest_cnnperf.dataset("synthetic", **SYNTHETIC)
+        def test_builder_returns_no_model(cnnperf_model):
+            pass
+        """,
+        "The model builder 'not_a_model' must return a keras.Model. Received: NoneType",
+    ),
+    (
+        "test_plain_model_output_units",
+        """
+        @pytest_cnnperf.dataset("synthetic", **SYNTHETIC)
+        def test_plain_model_output_units(cnnperf, cnnperf_dataset):
+            cnnperf.train(three_units((8, 8, 1)), cnnperf_dataset)
+        """,
+        "The model 'three_units' has 3 output units, but the data set 'synthetic' has 2 "
+        "classes. Expected one output unit per class.",
+    ),
+    (
+        "test_train_without_a_model",
+        """
+        @pytest_cnnperf.dataset("synthetic", **SYNTHETIC)
+        def test_train_without_a_model(cnnperf, cnnperf_dataset):
+            cnnperf.train("lenet5", cnnperf_dataset)
+        """,
+        "Expected the cnnperf_model fixture or a keras.Model. Received: model=str",
+    ),
+    (
+        "test_train_without_a_data_set",
+        """
+        @pytest_cnnperf.model(tiny)
+        @pytest_cnnperf.dataset("synthetic", **SYNTHETIC)
+        def test_train_without_a_data_set(cnnperf, cnnperf_model):
+            cnnperf.train(cnnperf_model, "mnist")
+        """,
+        "Expected the cnnperf_dataset fixture or a pytest_cnnperf.datasets.Dataset. "
+        "Received: dataset=str",
     ),
     (
         "test_model_option_typo",
