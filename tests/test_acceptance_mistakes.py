@@ -254,6 +254,14 @@ MISTAKES: list[tuple[str, str, str]] = [
         "Received: dataset=str",
     ),
     (
+        "test_accuracy_threshold_in_percent",
+        """
+        def test_accuracy_threshold_in_percent(cnnperf):
+            cnnperf.check_accuracy(None, at_least=90)
+        """,
+        "Expected at_least to be a fraction from 0 to 1. Received: at_least=90",
+    ),
+    (
         "test_model_option_typo",
         """
         @pytest_cnnperf.model("lenet5", model_options={"dropout": 0.5})
