@@ -150,8 +150,9 @@ def cnnperf_runtime(request: pytest.FixtureRequest) -> Runtime:
         return initialize_runtime(request.config.stash[CONFIG_KEY], worker_id)
     except DeviceError as exc:
         problem = str(exc)
-    # A failure, not pytest.UsageError: raised from a fixture, that printed a
-    # traceback. Session-scoped, so every test that needs it reports this.
+    # A failure rather than pytest.UsageError, which pytest reports from a
+    # fixture with a traceback. The fixture is session-scoped: pytest keeps
+    # this failure and reports it for every test that needs the fixture.
     pytest.fail(problem, pytrace=False)
 
 
