@@ -37,9 +37,11 @@ from pytest_cnnperf.session import (
 )
 
 if TYPE_CHECKING:
+    from pytest_cnnperf.building import ModelUnderTest
     from pytest_cnnperf.datasets import Dataset
     from pytest_cnnperf.results import AccuracyCheck, TrainResult
-    from pytest_cnnperf.runner import ModelUnderTest, Runner, Runtime
+    from pytest_cnnperf.runner import Runner
+    from pytest_cnnperf.runtime import Runtime
 
 SESSION_PLUGIN_NAME = "cnnperf-session"
 CNNPERF_FIXTURES = frozenset({"cnnperf", "cnnperf_model", "cnnperf_dataset"})
@@ -113,10 +115,12 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     try:
         item.stash[SETTINGS_KEY] = collect_settings(item.iter_markers("cnnperf"), known)
     except SettingsError as exc:
-        message = f"{item.nodeid}: {exc}"
+        problem = f"{item.nodeid}: {exc}"
     else:
         return
-    pytest.fail(message, pytrace=False)
+    # Failing outside the except block keeps pytest from printing the message
+    # a second time, as the exception being handled.
+    pytest.fail(problem, pytrace=False)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -185,16 +189,24 @@ def _named_param(request: pytest.FixtureRequest, kind: type[Any], fixture: str, 
 @pytest.fixture(scope="session")
 def cnnperf_runtime(request: pytest.FixtureRequest) -> Runtime:
     """The process's TensorFlow set-up: device pinning, precision, determinism."""
-    from pytest_cnnperf.runner import initialize_runtime
+    from pytest_cnnperf.devices import DeviceError
+    from pytest_cnnperf.runtime import initialize_runtime
 
     worker_id = getattr(request.config, "workerinput", {}).get("workerid")
-    return initialize_runtime(request.config.stash[CONFIG_KEY], worker_id)
+    try:
+        return initialize_runtime(request.config.stash[CONFIG_KEY], worker_id)
+    except DeviceError as exc:
+        problem = str(exc)
+    # A failure rather than pytest.UsageError, which pytest reports from a
+    # fixture with a traceback. The fixture is session-scoped: pytest keeps
+    # this failure and reports it for every test that needs the fixture.
+    pytest.fail(problem, pytrace=False)
 
 
 @pytest.fixture
 def cnnperf_dataset(request: pytest.FixtureRequest, cnnperf_runtime: Runtime) -> Dataset:
     """The data set named by ``@pytest_cnnperf.dataset(...)``, loaded once per session."""
-    from pytest_cnnperf.runner import load_dataset
+    from pytest_cnnperf.building import load_dataset
 
     spec: DatasetSpec = _named_param(
         request,
@@ -202,12 +214,14 @@ def cnnperf_dataset(request: pytest.FixtureRequest, cnnperf_runtime: Runtime) ->
         "cnnperf_dataset",
         'a data set. Decorate the test with @pytest_cnnperf.dataset("mnist") or another name.',
     )
+    from pytest_cnnperf.datachecks import DataCheckError
     from pytest_cnnperf.datasets import DatasetError
 
     try:
         return load_dataset(spec, request.config.stash[CONFIG_KEY])
-    except DatasetError as exc:
-        pytest.fail(str(exc), pytrace=False)
+    except (DatasetError, DataCheckError) as exc:
+        problem = str(exc)
+    pytest.fail(problem, pytrace=False)  # outside the except block: said once
 
 
 @pytest.fixture
@@ -215,7 +229,10 @@ def cnnperf_model(
     request: pytest.FixtureRequest, cnnperf_dataset: Dataset, cnnperf_runtime: Runtime
 ) -> ModelUnderTest:
     """The model named by ``@pytest_cnnperf.model(...)``, built for the data set."""
-    from pytest_cnnperf.runner import build_model, seed_everything
+    from pytest_cnnperf.building import build_model
+    from pytest_cnnperf.datachecks import DataCheckError
+    from pytest_cnnperf.models import UnknownModelError
+    from pytest_cnnperf.runtime import seed_everything
 
     spec: ModelSpec = _named_param(
         request,
@@ -228,8 +245,11 @@ def cnnperf_model(
     spec = ModelSpec(spec.name, spec.builder, resolve_profiled(spec.options, cfg.device_kind))
     try:
         return build_model(spec, cnnperf_dataset, cnnperf_runtime.placement.device_name)
+    except (UnknownModelError, DataCheckError) as exc:
+        problem = str(exc)  # names the model already
     except (ValueError, KeyError) as exc:
-        pytest.fail(f"Could not build {spec.name!r}: {exc}", pytrace=False)
+        problem = f"Could not build {spec.name!r}: {exc}"
+    pytest.fail(problem, pytrace=False)  # outside the except block: said once
 
 
 @pytest.fixture

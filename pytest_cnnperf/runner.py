@@ -1,306 +1,32 @@
 """The ``cnnperf`` fixture's runner: timed training and accuracy checks.
 
-Imported only when a test asks for a cnnperf fixture, never at plugin load.
+``Runner`` is what a test gets as ``cnnperf``: ``train`` resolves the run's
+settings (``plan``), checks that the model fits the data (``datachecks``) and
+trains (``training``), reporting every run through ``on_result``;
+``check_accuracy`` reports through ``on_check``. Imported only
+when a test asks for the fixture, never at plugin load.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import inspect
-import math
-import random
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pytest
 
-from pytest_cnnperf import devices, timing
-from pytest_cnnperf.backend import import_keras, import_tensorflow
-from pytest_cnnperf.markers import (
-    ByProfile,
-    DatasetSpec,
-    ModelSpec,
-    SettingsError,
-    resolve_profiled,
-)
-from pytest_cnnperf.results import AccuracyCheck, EpochResult, TrainResult
+from pytest_cnnperf import training
+from pytest_cnnperf.building import ModelUnderTest, check_fits, wrap_plain_model
+from pytest_cnnperf.datachecks import DataCheckError
+from pytest_cnnperf.markers import ByProfile, SettingsError, resolve_profiled
+from pytest_cnnperf.plan import TrainPlan, resolve_plan
+from pytest_cnnperf.results import AccuracyCheck, TrainResult
 
 if TYPE_CHECKING:
     import keras
 
     from pytest_cnnperf.config import CnnperfConfig
     from pytest_cnnperf.datasets import Dataset
-    from pytest_cnnperf.models.recipe import Recipe
-
-#: The recipe for a user's model that brings none.
-DEFAULT_RECIPE_KWARGS: Mapping[str, Any] = {
-    "optimizer": "Adam",
-    "learning_rate": 1e-3,
-    "batch_size": 32,
-    "epochs": 3,
-    "source": "pytest-cnnperf default for models without a documented recipe",
-}
-
-
-@dataclass(frozen=True)
-class Runtime:
-    """Per-process TensorFlow set-up, done once before the first operation."""
-
-    placement: devices.Placement
-    precision: str
-    deterministic: bool
-
-
-_RUNTIME: Runtime | None = None
-
-
-def initialize_runtime(cfg: CnnperfConfig, worker_id: str | None) -> Runtime:
-    """Pin devices, set precision and determinism once per process."""
-    global _RUNTIME
-    if _RUNTIME is not None:
-        return _RUNTIME
-    tf = import_tensorflow()
-    keras = import_keras()
-    try:
-        placement = devices.pin(tf, gpu=cfg.gpu, requested=cfg.device_index, worker_id=worker_id)
-    except devices.DeviceError as exc:
-        raise pytest.UsageError(str(exc)) from None
-    keras.mixed_precision.set_global_policy(cfg.precision)
-    if cfg.deterministic:
-        tf.config.experimental.enable_op_determinism()
-    _RUNTIME = Runtime(placement, cfg.precision, cfg.deterministic)
-    return _RUNTIME
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and the Keras backend."""
-    random.seed(seed)
-    np.random.seed(seed)
-    import_keras().utils.set_random_seed(seed)
-
-
-@dataclass
-class ModelUnderTest:
-    """A built model with the name, recipe and builder it came from."""
-
-    name: str
-    model: keras.Model
-    recipe: Recipe
-    rebuild: Callable[[], keras.Model]
-    options: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def params(self) -> int:
-        return int(self.model.count_params())
-
-    @property
-    def input_shape(self) -> tuple[int, int, int]:
-        height, width, channels = (int(d) for d in self.model.input_shape[1:])
-        return (height, width, channels)
-
-
-def default_recipe() -> Recipe:
-    from pytest_cnnperf.models.recipe import Recipe
-
-    return Recipe(**DEFAULT_RECIPE_KWARGS)
-
-
-def build_model(spec: ModelSpec, ds: Dataset, device_name: str) -> ModelUnderTest:
-    """Build the model a test named, for the data set's input shape and classes."""
-    from pytest_cnnperf import models
-
-    height, width, channels = ds.input_shape
-    input_shape = (int(height), int(width), int(channels))
-    tf = import_tensorflow()
-
-    if spec.builder is None:
-        recipe = models.recipe(spec.name)
-
-        def make() -> keras.Model:
-            with tf.device(device_name):
-                return models.build(
-                    spec.name, input_shape=input_shape, num_classes=ds.num_classes, **spec.options
-                )
-    else:
-        builder = spec.builder
-        recipe = getattr(builder, "cnnperf_recipe", None) or default_recipe()
-        accepted = _accepted_keywords(builder)
-        kwargs: dict[str, Any] = dict(spec.options)
-        if accepted is None or "input_shape" in accepted:
-            kwargs["input_shape"] = input_shape
-        if accepted is None or "num_classes" in accepted:
-            kwargs["num_classes"] = ds.num_classes
-
-        def make() -> keras.Model:
-            with tf.device(device_name):
-                built = builder(**kwargs)
-            keras = import_keras()
-            if not isinstance(built, keras.Model):
-                raise TypeError(
-                    f"The model builder {spec.name!r} must return a keras.Model. "
-                    f"Received: {type(built).__name__}"
-                )
-            return built
-
-    return ModelUnderTest(spec.name, make(), recipe, make, spec.options)
-
-
-def _accepted_keywords(builder: Callable[..., Any]) -> set[str] | None:
-    """Keyword names the builder takes; None when it takes ``**kwargs``."""
-    try:
-        parameters = inspect.signature(builder).parameters.values()
-    except (TypeError, ValueError):
-        return set()
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
-        return None
-    return {p.name for p in parameters}
-
-
-def load_dataset(spec: DatasetSpec, cfg: CnnperfConfig) -> Dataset:
-    """Load the data set a test named, with the session's data options."""
-    from pytest_cnnperf import datasets
-
-    profile = cfg.device_kind
-    train_size: int | None = resolve_profiled(spec.train_size, profile)
-    test_size: int | None = resolve_profiled(spec.test_size, profile)
-    spec = DatasetSpec(
-        spec.name, train_size, test_size, resolve_profiled(spec.options, profile), spec.loader
-    )
-    if spec.loader is not None:
-        return user_dataset(spec)
-    return datasets.load(
-        spec.name,
-        data_dir=cfg.data_dir,
-        train_size=train_size,
-        test_size=test_size,
-        seed=cfg.seed,
-        mode=cfg.data_mode,  # type: ignore[arg-type]
-        offline=cfg.offline,
-        **spec.options,
-    )
-
-
-def user_dataset(spec: DatasetSpec) -> Dataset:
-    """Turn what a user's loader returned into a ``Dataset``.
-
-    The loader returns a ``Dataset``, or ``(x_train, y_train, x_test, y_test)``
-    with NHWC images and integer labels; ``train_size``/``test_size`` take the
-    first images.
-    """
-    from pytest_cnnperf.datasets import Dataset
-
-    assert spec.loader is not None
-    loaded = spec.loader(**spec.options)
-    if isinstance(loaded, Dataset):
-        return loaded
-    if not (isinstance(loaded, tuple) and len(loaded) == 4):
-        raise TypeError(
-            f"The data set loader {spec.name!r} must return a pytest_cnnperf.datasets.Dataset "
-            "or a tuple (x_train, y_train, x_test, y_test). "
-            f"Received: {type(loaded).__name__}"
-        )
-    x_train, y_train, x_test, y_test = (np.asarray(a) for a in loaded)
-    if x_train.ndim == 3:
-        x_train, x_test = x_train[..., None], x_test[..., None]
-    if x_train.ndim != 4 or x_train.shape[1:] != x_test.shape[1:]:
-        raise ValueError(
-            f"The data set loader {spec.name!r} must return NHWC images of one shape. "
-            f"Received: x_train.shape={x_train.shape}, x_test.shape={x_test.shape}"
-        )
-    x_train, y_train = x_train[: spec.train_size], y_train[: spec.train_size].astype("int64")
-    x_test, y_test = x_test[: spec.test_size], y_test[: spec.test_size].astype("int64")
-    return Dataset(
-        name=spec.name,
-        x_train=x_train,
-        y_train=y_train,
-        x_test=x_test,
-        y_test=y_test,
-        num_classes=int(max(y_train.max(initial=0), y_test.max(initial=0)) + 1),
-        input_shape=(int(x_train.shape[1]), int(x_train.shape[2]), int(x_train.shape[3])),
-        source="real",
-        origin=f"user loader {spec.name}",
-        preprocessing=(),
-        fallback_reason=None,
-    )
-
-
-def _positive_int(name: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise SettingsError(
-            f"Expected {name} to be a whole number of at least {minimum}. "
-            f"Received: {name}={value!r}"
-        )
-    return value
-
-
-@dataclass(frozen=True)
-class TrainPlan:
-    """The resolved settings of one ``train`` call."""
-
-    epochs: int
-    warmup_epochs: int
-    batch_size: int
-    learning_rate: float
-    steps_per_epoch: int | None
-    repeats: int
-    early_stopping_patience: int | None = None
-    validation_fraction: float = 0.1
-
-
-def resolve_plan(
-    arguments: Mapping[str, Any], settings: Mapping[str, Any], cfg: CnnperfConfig, recipe: Recipe
-) -> TrainPlan:
-    """Explicit ``train`` arguments, then marker settings, then options, then the recipe."""
-
-    def pick(key: str, fallback: Any) -> Any:
-        if arguments.get(key) is not None:
-            return arguments[key]
-        if settings.get(key) is not None:
-            return settings[key]
-        return fallback
-
-    learning_rate = pick("learning_rate", recipe.learning_rate)
-    if (
-        isinstance(learning_rate, bool)
-        or not isinstance(learning_rate, (int, float))
-        or not (learning_rate > 0)
-    ):
-        raise SettingsError(
-            "Expected learning_rate to be a number above 0. "
-            f"Received: learning_rate={learning_rate!r}"
-        )
-    steps = pick("steps_per_epoch", None)
-    early_stopping = pick("early_stopping", False)
-    if not isinstance(early_stopping, bool):
-        raise SettingsError(
-            "Expected early_stopping to be True or False. "
-            f"Received: early_stopping={early_stopping!r}"
-        )
-    patience = recipe.early_stopping_patience if early_stopping else None
-    if early_stopping and patience is None:
-        patience = 5
-    fraction = pick("validation_fraction", 0.1)
-    if (
-        isinstance(fraction, bool)
-        or not isinstance(fraction, (int, float))
-        or not (0 < fraction <= 0.5)
-    ):
-        raise SettingsError(
-            "Expected validation_fraction to be a number above 0 and at most 0.5. "
-            f"Received: validation_fraction={fraction!r}"
-        )
-    return TrainPlan(
-        epochs=_positive_int("epochs", pick("epochs", cfg.epochs)),
-        warmup_epochs=_positive_int("warmup_epochs", pick("warmup_epochs", 1), minimum=0),
-        batch_size=_positive_int("batch_size", pick("batch_size", recipe.batch_size)),
-        learning_rate=float(learning_rate),
-        steps_per_epoch=None if steps is None else _positive_int("steps_per_epoch", steps),
-        repeats=_positive_int("repeats", pick("repeats", cfg.repeats)),
-        early_stopping_patience=patience,
-        validation_fraction=float(fraction),
-    )
+    from pytest_cnnperf.runtime import Runtime
 
 
 class Runner:
@@ -319,7 +45,6 @@ class Runner:
         self.settings = resolve_profiled(dict(settings), cfg.device_kind)
         self._on_result = on_result
         self._on_check = on_check
-        self.results: list[TrainResult] = []
 
     @property
     def profile(self) -> str:
@@ -366,7 +91,6 @@ class Runner:
         Returns:
             The ``TrainResult`` of the last run; every run is reported.
         """
-        mut = model if isinstance(model, ModelUnderTest) else _wrap_plain_model(model)
         arguments = resolve_profiled(
             {
                 "epochs": epochs,
@@ -379,153 +103,46 @@ class Runner:
             },
             self.profile,
         )
-        try:
-            plan = resolve_plan(arguments, self.settings, self.config, mut.recipe)
-        except SettingsError as exc:
-            pytest.fail(str(exc), pytrace=False)
+        mut, plan = self._check(model, dataset, arguments)
         result: TrainResult | None = None
         for repeat in range(plan.repeats):
             keras_model = mut.model if repeat == 0 else mut.rebuild()
             result = self._train_once(mut, keras_model, dataset, plan, repeat)
-            self.results.append(result)
             self._on_result(result)
         assert result is not None
         return result
+
+    def _check(
+        self, model: ModelUnderTest | keras.Model, dataset: Dataset, arguments: Mapping[str, Any]
+    ) -> tuple[ModelUnderTest, TrainPlan]:
+        """The model to train and the run's settings, once both and the data are checked."""
+        try:
+            mut = model if isinstance(model, ModelUnderTest) else wrap_plain_model(model)
+            plan = resolve_plan(arguments, self.settings, self.config, mut.recipe)
+            check_fits(mut, dataset)
+            return mut, plan
+        except (SettingsError, DataCheckError) as exc:
+            problem = str(exc)
+        # Outside the except block, so that the message is not printed twice.
+        pytest.fail(problem, pytrace=False)
 
     def _train_once(
         self,
         mut: ModelUnderTest,
         keras_model: keras.Model,
-        ds: Dataset,
+        dataset: Dataset,
         plan: TrainPlan,
         repeat: int,
     ) -> TrainResult:
-        from pytest_cnnperf import datasets
-        from pytest_cnnperf.datasets import pipeline
-
-        tf = import_tensorflow()
-        keras = import_keras()
-        recipe = mut.recipe
-        if ds.x_train.dtype == np.uint8 and ds.x_test.dtype == np.uint8:
-            prepared = datasets.prepare(
-                ds, input_shape=mut.input_shape, input_scale=recipe.input_scale
-            )
-        else:
-            # A user's loader that returns floats has done its own preprocessing.
-            prepared = dataclasses.replace(
-                ds,
-                x_train=ds.x_train.astype("float32"),
-                x_test=ds.x_test.astype("float32"),
-                preprocessing=(*ds.preprocessing, "float images used as the loader returned them"),
-            )
         seed = self.config.seed + repeat
-        seed_everything(seed)
-        x_train, y_train = prepared.x_train, prepared.y_train
-        validation = None
-        if plan.early_stopping_patience is not None:
-            x_train, y_train, validation = _hold_out(
-                x_train, y_train, plan.validation_fraction, seed
+        try:
+            return training.train_once(
+                mut, keras_model, dataset, plan, seed=seed, device=self.device
             )
-        augmentation = recipe.augmentation.layers(seed) if recipe.augmentation else None
-        # The input pipeline is built outside the device scope: tf.data runs on
-        # the host, and its source tensors stay in host memory rather than
-        # filling a GPU with the whole data set; batches are prefetched.
-        train_data = pipeline.training_pipeline(
-            x_train,
-            y_train,
-            batch_size=plan.batch_size,
-            seed=seed,
-            augmentation_layers=augmentation or None,
-        )
-        if plan.steps_per_epoch is not None:
-            train_data = train_data.take(plan.steps_per_epoch)
-        validation_data = (
-            None
-            if validation is None
-            else pipeline.evaluation_pipeline(
-                validation[0], validation[1], batch_size=max(plan.batch_size, 256)
-            )
-        )
-        with tf.device(self.device):
-            keras_model.compile(
-                optimizer=recipe.make_optimizer(plan.learning_rate),
-                loss=recipe.make_loss(),
-                metrics=["accuracy"],
-            )
-            recorder = timing.EpochRecorder(lambda: devices.synchronize(tf))
-            callbacks = [timing.keras_callback(recorder)]
-            if recipe.lr_steps:
-                callbacks.append(
-                    keras.callbacks.LearningRateScheduler(
-                        # Warm-up epochs are training epochs too: the documented
-                        # schedule counts them.
-                        lambda epoch, _lr: recipe.learning_rate_at(epoch, plan.learning_rate)
-                    )
-                )
-            if validation_data is not None:
-                # After the timer in the list: its evaluation is never timed.
-                callbacks.append(_ValidationLoss(keras, validation_data))
-                callbacks.append(
-                    keras.callbacks.EarlyStopping(
-                        monitor="val_loss",
-                        patience=plan.early_stopping_patience,
-                        restore_best_weights=True,
-                    )
-                )
-            keras_model.fit(
-                train_data,
-                epochs=plan.warmup_epochs + plan.epochs,
-                verbose=0,
-                callbacks=callbacks,
-                shuffle=False,  # the pipeline shuffles, seeded
-            )
-        if recorder.non_finite is not None:
-            bad = recorder.non_finite
-            pytest.fail(
-                f"The training loss of {mut.name} on {ds.name} became {bad.value} at epoch "
-                f"{bad.epoch + 1}, step {bad.step + 1} (batch size {plan.batch_size}, "
-                f"learning rate {plan.learning_rate:g}). Lower the learning rate or check "
-                "the model and its inputs.",
-                pytrace=False,
-            )
-        train_images = int(x_train.shape[0])
-        epochs: list[EpochResult] = []
-        for timed in recorder.epochs:
-            images = min(timed.steps * plan.batch_size, train_images)
-            metrics = {k: v for k, v in timed.logs.items() if k not in ("loss", "learning_rate")}
-            epochs.append(
-                EpochResult(
-                    index=timed.index + 1,
-                    seconds=timed.seconds,
-                    steps=timed.steps,
-                    images=images,
-                    loss=timed.logs.get("loss", math.nan),
-                    metrics=metrics,
-                    warmup=timed.index < plan.warmup_epochs,
-                )
-            )
-        accuracy = None
-        test_images = int(prepared.x_test.shape[0])
-        if test_images:
-            evaluation = pipeline.evaluation_pipeline(
-                prepared.x_test, prepared.y_test, batch_size=max(plan.batch_size, 256)
-            )
-            with tf.device(self.device):
-                scores = keras_model.evaluate(evaluation, verbose=0, return_dict=True)
-            accuracy = float(scores["accuracy"])
-        return TrainResult(
-            model=mut.name,
-            dataset=ds.name,
-            data_source=ds.source,
-            params=int(keras_model.count_params()),
-            batch_size=plan.batch_size,
-            epochs=tuple(epochs),
-            accuracy=accuracy,
-            test_images=test_images,
-            device=self.device,
-            preprocessing=tuple(prepared.preprocessing),
-            fallback_reason=ds.fallback_reason,
-        )
+        except training.NonFiniteLoss as exc:
+            problem = str(exc)
+        # Outside the except block, so that the message is not printed twice.
+        pytest.fail(problem, pytrace=False)
 
     def check_accuracy(self, result: TrainResult, *, at_least: float | ByProfile[Any]) -> None:
         """Fail the test unless held-out accuracy is at least ``at_least`` (0..1)."""
@@ -555,43 +172,3 @@ class Runner:
             f"{at_least:.4f}.",
             pytrace=False,
         )
-
-
-def _hold_out(
-    x: np.ndarray, y: np.ndarray, fraction: float, seed: int
-) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
-    """Split off a stratified validation share of the training images."""
-    from pytest_cnnperf.datasets.subsets import stratified_split
-
-    size = max(1, round(len(y) * fraction))
-    train_idx, val_idx = stratified_split(
-        y, (len(y) - size, size), np.random.default_rng([seed, 7])
-    )
-    return x[train_idx], y[train_idx], (x[val_idx], y[val_idx])
-
-
-def _ValidationLoss(keras: Any, data: Any) -> Any:
-    """A callback that adds ``val_loss`` to the epoch logs, for early stopping."""
-
-    class ValidationLoss(keras.callbacks.Callback):  # type: ignore[misc]
-        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-            scores = self.model.evaluate(data, verbose=0, return_dict=True)
-            if logs is not None:
-                logs["val_loss"] = float(scores["loss"])
-                logs["val_accuracy"] = float(scores.get("accuracy", math.nan))
-
-    return ValidationLoss()
-
-
-def _wrap_plain_model(model: keras.Model) -> ModelUnderTest:
-    keras_module = import_keras()
-    if not isinstance(model, keras_module.Model):
-        raise TypeError(
-            "Expected the cnnperf_model fixture or a keras.Model. "
-            f"Received: model={type(model).__name__}"
-        )
-
-    def rebuild() -> keras.Model:
-        return keras_module.models.clone_model(model)
-
-    return ModelUnderTest(model.name, model, default_recipe(), rebuild)

@@ -26,8 +26,9 @@ import pytest_cnnperf
 from pytest_cnnperf import by_profile
 
 if TYPE_CHECKING:
+    from pytest_cnnperf.building import ModelUnderTest
     from pytest_cnnperf.datasets import Dataset
-    from pytest_cnnperf.runner import ModelUnderTest, Runner
+    from pytest_cnnperf.runner import Runner
 
 
 @pytest_cnnperf.model("mnist_benchmark_cnn")

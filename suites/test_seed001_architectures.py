@@ -41,8 +41,9 @@ import pytest_cnnperf
 from pytest_cnnperf import by_profile
 
 if TYPE_CHECKING:
+    from pytest_cnnperf.building import ModelUnderTest
     from pytest_cnnperf.datasets import Dataset
-    from pytest_cnnperf.runner import ModelUnderTest, Runner
+    from pytest_cnnperf.runner import Runner
 
 MODELS = ("lenet5_afif", "vgg_like", "resnet20_v1", "resnet20_v2", "squeezenet")
 DATASETS = ("mnist", "fashion_mnist", "cifar10", "svhn")

@@ -41,9 +41,10 @@ import pytest_cnnperf
 from pytest_cnnperf import by_profile, models
 
 if TYPE_CHECKING:
+    from pytest_cnnperf.building import ModelUnderTest
     from pytest_cnnperf.datasets import Dataset
     from pytest_cnnperf.results import TrainResult
-    from pytest_cnnperf.runner import ModelUnderTest, Runner
+    from pytest_cnnperf.runner import Runner
 
 #: GPU floor: 2.5 times chance over ten classes (the document reports no accuracy).
 GPU_AT_LEAST = 0.25

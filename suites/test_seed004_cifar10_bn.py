@@ -35,8 +35,9 @@ import pytest_cnnperf
 from pytest_cnnperf import by_profile
 
 if TYPE_CHECKING:
+    from pytest_cnnperf.building import ModelUnderTest
     from pytest_cnnperf.datasets import Dataset
-    from pytest_cnnperf.runner import ModelUnderTest, Runner
+    from pytest_cnnperf.runner import Runner
 
 #: Seed 004, Table 1: best test accuracy by learning rate (epochs until early stopping).
 REPORTED_BEST_ACCURACY: Mapping[float, float] = {

@@ -219,6 +219,10 @@ def test_unknown_marker_keys_are_listed(project: pytest.Pytester) -> None:
             "Known settings: batch_size, early_stopping, epochs, *",
         ]
     )
+    output = result.stdout.str()
+    # Once, not again as the exception being handled when the test failed.
+    assert output.split("short test summary info")[0].count("Unknown cnnperf settings:") == 1
+    assert "During handling of the above exception" not in output
 
 
 def test_gpu_option_without_gpu_stops_at_start(pytester: pytest.Pytester) -> None:

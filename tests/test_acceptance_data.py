@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import textwrap
 from pathlib import Path
@@ -83,6 +84,36 @@ def test_real_mode_fails_naming_every_place_looked_in(project: pytest.Pytester) 
     output = result.stdout.str()
     assert str(project.path / "keras-home" / "datasets") in output
     assert "CNNPERF_DATA_DIR" in output and "--cnnperf-data-dir" in output
+    assert "Traceback" not in output
+    # Said once, not again as the exception being handled when the test failed
+    # (the short test summary after it repeats its first line, as for any test).
+    report = output.split("short test summary info")[0]
+    assert report.count("Could not find the CIFAR-10 files. Looked in:") == 1
+    assert "During handling of the above exception" not in output
+
+
+def test_truncated_gzip_file_is_reported_once(project: pytest.Pytester) -> None:
+    data = project.path / "data"
+    data.mkdir()
+    complete = gzip.compress(bytes([0, 0, 8, 3]) + bytes(1000))
+    for stem in (
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ):
+        (data / f"{stem}.gz").write_bytes(complete[: len(complete) // 2])
+    result = project.runpytest_subprocess("--color=no", f"--cnnperf-data-dir={data}", "-k", "mnist")
+    result.assert_outcomes(errors=1)
+    output = result.stdout.str()
+    message = (
+        f"{data / 't10k-images-idx3-ubyte.gz'} is not a complete gzip file (Compressed file "
+        "ended before the end-of-stream marker was reached). Expected the file as distributed; "
+        "replace it with a fresh copy."
+    )
+    assert output.split("short test summary info")[0].count(message) == 1, output
+    assert "During handling of the above exception" not in output
+    assert "The above exception was the direct cause" not in output
     assert "Traceback" not in output
 
 

@@ -14,6 +14,7 @@ from pytest_cnnperf.datasets import (
     DatasetCorrupt,
     DatasetError,
     DatasetNotFound,
+    DatasetUsageError,
     clear_cache,
     load,
     names,
@@ -398,7 +399,7 @@ def test_download_result_is_subset_like_files(
             "imagenet",
             {},
             "Expected a data set name among mnist, fashion_mnist, cifar10, cifar100, svhn, "
-            "image_folder, synthetic. Received: name='imagenet'",
+            "image_folder, synthetic. Received: name='imagenet'. Did you mean 'image_folder'?",
         ),
         (
             "mnist",
@@ -425,12 +426,38 @@ def test_download_result_is_subset_like_files(
         (
             "mnist",
             {"label_mode": "fine"},
-            "Expected only the options 'mnist' accepts (none). Received: label_mode='fine'",
+            "Expected only the options 'mnist' accepts (split). Received: label_mode='fine'",
+        ),
+        (
+            "mnist",
+            {"splitt": "test"},
+            "Expected only the options 'mnist' accepts (split). Received: splitt='test'. "
+            "Did you mean 'split'?",
         ),
         (
             "cifar100",
             {"image_size": 32},
-            "Expected only the options 'cifar100' accepts (label_mode). Received: image_size=32",
+            "Expected only the options 'cifar100' accepts (label_mode, split). "
+            "Received: image_size=32",
+        ),
+        (
+            "cifar100",
+            {"labelmode": "fine", "splitt": "test"},
+            "Expected only the options 'cifar100' accepts (label_mode, split). "
+            "Received: labelmode='fine', splitt='test'. "
+            "Did you mean 'label_mode' for labelmode, 'split' for splitt?",
+        ),
+        (
+            "coco",
+            {},
+            "Expected a data set name among mnist, fashion_mnist, cifar10, cifar100, svhn, "
+            "image_folder, synthetic. Received: name='coco'",
+        ),
+        (
+            "mnistt",
+            {},
+            "Expected a data set name among mnist, fashion_mnist, cifar10, cifar100, svhn, "
+            "image_folder, synthetic. Received: name='mnistt'. Did you mean 'mnist'?",
         ),
         (
             "synthetic",
@@ -441,6 +468,7 @@ def test_download_result_is_subset_like_files(
     ],
 )
 def test_bad_arguments_are_explained(name: str, arguments: dict[str, Any], message: str) -> None:
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(DatasetUsageError) as info:
         load(name, **arguments)
+    assert isinstance(info.value, ValueError)
     assert str(info.value) == message

@@ -10,7 +10,13 @@ imported only by the functions that need it.
 
 from __future__ import annotations
 
-from pytest_cnnperf.datasets.core import Dataset, DatasetCorrupt, DatasetError, DatasetNotFound
+from pytest_cnnperf.datasets.core import (
+    Dataset,
+    DatasetCorrupt,
+    DatasetError,
+    DatasetNotFound,
+    DatasetUsageError,
+)
 from pytest_cnnperf.datasets.loading import clear_cache, load, names
 from pytest_cnnperf.datasets.pipeline import evaluation_pipeline, training_pipeline
 from pytest_cnnperf.datasets.prepare import prepare
@@ -20,6 +26,7 @@ __all__ = [
     "DatasetCorrupt",
     "DatasetError",
     "DatasetNotFound",
+    "DatasetUsageError",
     "clear_cache",
     "evaluation_pipeline",
     "load",

@@ -23,7 +23,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from pytest_cnnperf.datasets.core import Array, DatasetCorrupt
+from pytest_cnnperf.datasets.core import Array, DatasetCorrupt, DatasetUsageError
 from pytest_cnnperf.datasets.source import (
     Located,
     Options,
@@ -65,7 +65,7 @@ def unpickle_batch(data: bytes, path: str) -> dict[str, object]:
         raise DatasetCorrupt(
             f"{path} is not a readable CIFAR batch ({exc}). Expected the pickled dict "
             "of the CIFAR python version; replace it with a fresh copy."
-        ) from exc
+        ) from None
     if not isinstance(loaded, dict):
         raise DatasetCorrupt(
             f"{path} is not a CIFAR batch. Expected a pickled dict. "
@@ -188,7 +188,7 @@ class _CifarSource(Source):
             raise DatasetCorrupt(
                 f"{archive} is not a readable tar archive ({exc}). Expected the "
                 f"{self.title} python-version .tar.gz; replace it with a fresh copy."
-            ) from exc
+            ) from None
         return members
 
     def files_help(self, split: Split, options: Options) -> str:
@@ -256,7 +256,7 @@ class Cifar100Source(_CifarSource):
 
     def check_options(self, options: dict[str, object]) -> dict[str, object]:
         if options["label_mode"] not in ("fine", "coarse"):
-            raise ValueError(
+            raise DatasetUsageError(
                 "Expected label_mode to be 'fine' (100 classes) or 'coarse' (20 classes). "
                 f"Received: label_mode={options['label_mode']!r}"
             )

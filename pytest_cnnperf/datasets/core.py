@@ -13,7 +13,19 @@ Array = npt.NDArray[Any]
 
 
 class DatasetError(Exception):
-    """A data set could not be loaded or prepared as asked."""
+    """A data set could not be loaded or prepared as asked.
+
+    The message is complete: where it quotes a lower-level error, that error
+    is not chained (``raise ... from None``), so that a traceback does not
+    print the same words twice.
+    """
+
+
+class DatasetUsageError(DatasetError, ValueError):
+    """A data set was asked for wrongly: an unknown name, option or argument value.
+
+    Also a ``ValueError``, as every bad argument is.
+    """
 
 
 class DatasetNotFound(DatasetError):

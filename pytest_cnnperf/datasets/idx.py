@@ -193,7 +193,7 @@ class _IdxSource(Source):
             raise DatasetCorrupt(
                 f"{path} is not a readable .npz archive ({exc}). Expected the Keras "
                 "mnist.npz; replace it with a fresh copy."
-            ) from exc
+            ) from None
         parts: dict[str, Part] = {}
         for prefix in ("train", "test"):
             if f"x_{prefix}" not in arrays:

@@ -20,7 +20,7 @@ from typing import ClassVar, cast
 
 import numpy as np
 
-from pytest_cnnperf.datasets.core import Array, DatasetCorrupt, DatasetError
+from pytest_cnnperf.datasets.core import Array, DatasetCorrupt, DatasetError, DatasetUsageError
 from pytest_cnnperf.datasets.source import Located, Options, Part, Raw, Source, Split
 from pytest_cnnperf.datasets.subsets import stratified_split
 
@@ -79,7 +79,7 @@ def decode_images(paths: list[Path], size: tuple[int, int], channels: int) -> Ar
                 raise DatasetCorrupt(
                     f"{path} could not be decoded as an image ({exc.message}). Expected a "
                     f"readable image ({_SUFFIX_TEXT}); replace or remove the file."
-                ) from exc
+                ) from None
         # Every file decodes on its own: the failure is TensorFlow's, not the data's.
         raise
 
@@ -93,7 +93,7 @@ def _image_size(value: object) -> tuple[int, int]:
         and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
     ):
         return (int(value[0]), int(value[1]))
-    raise ValueError(
+    raise DatasetUsageError(
         "Expected image_size to be a positive int or a (height, width) pair of them, "
         f"such as 224 or (227, 227). Received: image_size={value!r}"
     )
@@ -115,20 +115,20 @@ class ImageFolderSource(Source):
     def check_options(self, options: dict[str, object]) -> dict[str, object]:
         options["image_size"] = _image_size(options["image_size"])
         if options["channels"] not in (1, 3) or isinstance(options["channels"], bool):
-            raise ValueError(
+            raise DatasetUsageError(
                 "Expected channels to be 1 (grey) or 3 (RGB). "
                 f"Received: channels={options['channels']!r}"
             )
         fraction = options["val_fraction"]
         if not isinstance(fraction, float) or not 0.0 < fraction < 1.0:
-            raise ValueError(
+            raise DatasetUsageError(
                 "Expected val_fraction to be a float strictly between 0 and 1, the share of "
                 "a single class-folder root held out for testing. "
                 f"Received: val_fraction={fraction!r}"
             )
         if options["root"] is not None:
             if not isinstance(options["root"], (str, os.PathLike)):
-                raise ValueError(
+                raise DatasetUsageError(
                     "Expected root to be a path to the image folder. "
                     f"Received: root={options['root']!r}"
                 )
@@ -137,7 +137,7 @@ class ImageFolderSource(Source):
         if count is not None and (
             not isinstance(count, int) or isinstance(count, bool) or count < 1
         ):
-            raise ValueError(
+            raise DatasetUsageError(
                 "Expected num_classes to be a positive int (or None to count the class "
                 f"folders). Received: num_classes={count!r}"
             )

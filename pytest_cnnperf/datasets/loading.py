@@ -10,11 +10,17 @@ from typing import Literal
 import numpy as np
 
 from pytest_cnnperf.datasets.cifar import Cifar10Source, Cifar100Source
-from pytest_cnnperf.datasets.core import Dataset, DatasetError, DatasetNotFound, freeze
+from pytest_cnnperf.datasets.core import (
+    Dataset,
+    DatasetError,
+    DatasetNotFound,
+    DatasetUsageError,
+    freeze,
+)
 from pytest_cnnperf.datasets.idx import FashionMnistSource, MnistSource
 from pytest_cnnperf.datasets.image_folder import ImageFolderSource
 from pytest_cnnperf.datasets.search import ENV_VARIABLE, Place, keras_cache_dir, search_places
-from pytest_cnnperf.datasets.source import Located, Raw, Source, Split, plural
+from pytest_cnnperf.datasets.source import Located, Raw, Source, Split, did_you_mean, plural
 from pytest_cnnperf.datasets.subsets import stratified_split, stratified_subset
 from pytest_cnnperf.datasets.svhn import SvhnSource
 from pytest_cnnperf.datasets.synthetic import SyntheticSource, synthetic_raw
@@ -95,22 +101,25 @@ def load(
         DatasetNotFound: With `mode="real"`, when no files were found.
         DatasetCorrupt: When a file was found but cannot be read.
         DatasetError: For sizes larger than the data, or a missing scipy (svhn).
-        ValueError: For an unknown name, option or argument value.
+        DatasetUsageError: For an unknown name, option or argument value
+            (also a ValueError).
     """
     source = _SOURCES.get(name)
     if source is None:
-        raise ValueError(
+        hint = did_you_mean([name], names()) if isinstance(name, str) else ""
+        raise DatasetUsageError(
             f"Expected a data set name among {', '.join(names())}. Received: name={name!r}"
+            + (f".{hint}" if hint else "")
         )
     _check_arguments(train_size, test_size, seed, mode, offline, split)
-    opts = source.options(options)
+    opts = source.options(options, common=("split",))
     sizes = (train_size, test_size)
     option_key = tuple(sorted((key, repr(value)) for key, value in opts.items()))
     call_key: tuple[Hashable, ...] = (name, option_key, sizes, seed, split)
 
     if isinstance(source, SyntheticSource):
         if mode == "real":
-            raise ValueError(
+            raise DatasetUsageError(
                 "Expected mode='auto' for the synthetic data set, which has no real files. "
                 f"Received: mode={mode!r}"
             )
@@ -182,17 +191,21 @@ def _check_arguments(
         if value is not None and (
             not isinstance(value, int) or isinstance(value, bool) or value < 1
         ):
-            raise ValueError(
+            raise DatasetUsageError(
                 f"Expected {label} to be a positive int or None. Received: {label}={value!r}"
             )
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"Expected seed to be a non-negative int. Received: seed={seed!r}")
+        raise DatasetUsageError(f"Expected seed to be a non-negative int. Received: seed={seed!r}")
     if mode not in ("auto", "real"):
-        raise ValueError(f"Expected mode to be 'auto' or 'real'. Received: mode={mode!r}")
+        raise DatasetUsageError(f"Expected mode to be 'auto' or 'real'. Received: mode={mode!r}")
     if not isinstance(offline, bool):
-        raise ValueError(f"Expected offline to be True or False. Received: offline={offline!r}")
+        raise DatasetUsageError(
+            f"Expected offline to be True or False. Received: offline={offline!r}"
+        )
     if split not in ("standard", "test"):
-        raise ValueError(f"Expected split to be 'standard' or 'test'. Received: split={split!r}")
+        raise DatasetUsageError(
+            f"Expected split to be 'standard' or 'test'. Received: split={split!r}"
+        )
 
 
 def _file_identity(located: Located) -> tuple[Hashable, ...]:

@@ -10,16 +10,17 @@ subset of an image folder decodes only the images it keeps.
 from __future__ import annotations
 
 import abc
+import difflib
 import gzip
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Literal
 
 import numpy as np
 
-from pytest_cnnperf.datasets.core import Array, DatasetCorrupt
+from pytest_cnnperf.datasets.core import Array, DatasetCorrupt, DatasetUsageError
 
 Split = Literal["standard", "test"]
 Options = Mapping[str, object]
@@ -84,15 +85,21 @@ class Source(abc.ABC):
         """A directory an option names, searched instead of the usual places."""
         return None
 
-    def options(self, given: Options) -> dict[str, object]:
-        """Validate `given` against `defaults`; return all options with defaults filled."""
+    def options(self, given: Options, common: Collection[str] = ()) -> dict[str, object]:
+        """Validate `given` against `defaults`; return all options with defaults filled.
+
+        `common` names the options every data set takes, which `load` handles
+        itself (`split`): they are never in `given`, but the message for an
+        unknown option lists them among the accepted ones.
+        """
         unknown = sorted(set(given) - set(self.defaults))
         if unknown:
-            accepted = ", ".join(sorted(self.defaults)) or "none"
+            known = sorted({*self.defaults, *common})
             received = ", ".join(f"{key}={given[key]!r}" for key in unknown)
-            raise ValueError(
-                f"Expected only the options {self.name!r} accepts ({accepted}). "
-                f"Received: {received}"
+            hint = did_you_mean(unknown, known)
+            raise DatasetUsageError(
+                f"Expected only the options {self.name!r} accepts ({', '.join(known) or 'none'}). "
+                f"Received: {received}" + (f".{hint}" if hint else "")
             )
         merged = dict(self.defaults)
         merged.update(given)
@@ -146,7 +153,7 @@ def read_maybe_gzip(path: Path) -> bytes:
         with path.open("rb") as handle:
             data = handle.read()
     except OSError as exc:
-        raise DatasetCorrupt(f"Could not read {path}: {exc}.") from exc
+        raise DatasetCorrupt(f"Could not read {path}: {exc}.") from None
     if not data.startswith(_GZIP_MAGIC):
         return data
     try:
@@ -155,7 +162,7 @@ def read_maybe_gzip(path: Path) -> bytes:
         raise DatasetCorrupt(
             f"{path} is not a complete gzip file ({exc}). Expected the file as "
             "distributed; replace it with a fresh copy."
-        ) from exc
+        ) from None
 
 
 def check_labels(path: Path | str, labels: Array, num_classes: int) -> Array:
@@ -168,6 +175,20 @@ def check_labels(path: Path | str, labels: Array, num_classes: int) -> Array:
             "replace the file with a fresh copy."
         )
     return labels.astype(np.int64)
+
+
+def did_you_mean(given: Sequence[str], known: Collection[str]) -> str:
+    """ " Did you mean 'x'?" for the close matches of the unknown names `given`, or ""."""
+    pairs = []
+    for name in given:
+        close = difflib.get_close_matches(name, list(known), n=1)
+        if close:
+            pairs.append((name, close[0]))
+    if not pairs:
+        return ""
+    if len(given) == 1:
+        return f" Did you mean {pairs[0][1]!r}?"
+    return " Did you mean " + ", ".join(f"{match!r} for {name}" for name, match in pairs) + "?"
 
 
 def plural(count: int, noun: str) -> str:

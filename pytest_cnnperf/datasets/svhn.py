@@ -15,7 +15,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from pytest_cnnperf.datasets.core import Array, DatasetCorrupt, DatasetError
+from pytest_cnnperf.datasets.core import Array, DatasetCorrupt, DatasetError, DatasetUsageError
 from pytest_cnnperf.datasets.source import (
     Located,
     Options,
@@ -53,7 +53,7 @@ def read_mat(path: Path) -> tuple[Array, Array]:
         raise DatasetCorrupt(
             f"{path} is not a readable MATLAB file ({type(exc).__name__}: {exc}). "
             "Expected an SVHN format-2 file; replace it with a fresh copy."
-        ) from exc
+        ) from None
     if "X" not in contents or "y" not in contents:
         keys = sorted(key for key in contents if not key.startswith("__"))
         raise DatasetCorrupt(
@@ -89,7 +89,7 @@ class SvhnSource(Source):
 
     def check_options(self, options: dict[str, object]) -> dict[str, object]:
         if not isinstance(options["include_extra"], bool):
-            raise ValueError(
+            raise DatasetUsageError(
                 "Expected include_extra to be True or False. "
                 f"Received: include_extra={options['include_extra']!r}"
             )

@@ -19,7 +19,7 @@ from typing import ClassVar, cast
 
 import numpy as np
 
-from pytest_cnnperf.datasets.core import Array
+from pytest_cnnperf.datasets.core import Array, DatasetUsageError
 from pytest_cnnperf.datasets.source import Located, Options, Part, Raw, Source, Split
 
 #: Pixel noise (standard deviation, in 0..255 units).
@@ -116,7 +116,7 @@ def _shape(value: object) -> tuple[int, int, int]:
         and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
     ):
         return (int(value[0]), int(value[1]), int(value[2]))
-    raise ValueError(
+    raise DatasetUsageError(
         "Expected input_shape to be (height, width, channels) of positive ints, such as "
         f"(28, 28, 1). Received: input_shape={value!r}"
     )
@@ -133,7 +133,7 @@ class SyntheticSource(Source):
         options["input_shape"] = _shape(options["input_shape"])
         count = options["num_classes"]
         if not isinstance(count, int) or isinstance(count, bool) or count < 2:
-            raise ValueError(
+            raise DatasetUsageError(
                 f"Expected num_classes to be an int >= 2. Received: num_classes={count!r}"
             )
         return options

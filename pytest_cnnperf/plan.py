@@ -1,0 +1,106 @@
+"""The settings of one ``cnnperf.train`` call, resolved and checked.
+
+Each setting comes from the first of: the explicit ``train`` argument, the
+test's marker settings, the session's options, the model's recipe. A value of
+the wrong kind raises ``SettingsError`` with a message naming the setting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pytest_cnnperf.markers import SettingsError
+
+if TYPE_CHECKING:
+    from pytest_cnnperf.config import CnnperfConfig
+    from pytest_cnnperf.models.recipe import Recipe
+
+#: Early-stopping patience for a recipe that documents none.
+DEFAULT_PATIENCE = 5
+#: Share of the training images held out for early stopping by default.
+DEFAULT_VALIDATION_FRACTION = 0.1
+
+
+@dataclass(frozen=True)
+class TrainPlan:
+    """The resolved settings of one ``train`` call."""
+
+    epochs: int
+    warmup_epochs: int
+    batch_size: int
+    learning_rate: float
+    steps_per_epoch: int | None
+    repeats: int
+    early_stopping_patience: int | None = None
+    validation_fraction: float = DEFAULT_VALIDATION_FRACTION
+
+
+def resolve_plan(
+    arguments: Mapping[str, Any], settings: Mapping[str, Any], cfg: CnnperfConfig, recipe: Recipe
+) -> TrainPlan:
+    """Explicit ``train`` arguments, then marker settings, then options, then the recipe.
+
+    Raises:
+        SettingsError: a setting has a value of the wrong kind or range.
+    """
+
+    def pick(key: str, fallback: Any) -> Any:
+        if arguments.get(key) is not None:
+            return arguments[key]
+        if settings.get(key) is not None:
+            return settings[key]
+        return fallback
+
+    learning_rate = positive_number("learning_rate", pick("learning_rate", recipe.learning_rate))
+    steps = pick("steps_per_epoch", None)
+    early_stopping = boolean("early_stopping", pick("early_stopping", False))
+    patience = recipe.early_stopping_patience if early_stopping else None
+    if early_stopping and patience is None:
+        patience = DEFAULT_PATIENCE
+    fraction = validation_fraction(pick("validation_fraction", DEFAULT_VALIDATION_FRACTION))
+    return TrainPlan(
+        epochs=whole_number("epochs", pick("epochs", cfg.epochs)),
+        warmup_epochs=whole_number("warmup_epochs", pick("warmup_epochs", 1), minimum=0),
+        batch_size=whole_number("batch_size", pick("batch_size", recipe.batch_size)),
+        learning_rate=learning_rate,
+        steps_per_epoch=None if steps is None else whole_number("steps_per_epoch", steps),
+        repeats=whole_number("repeats", pick("repeats", cfg.repeats)),
+        early_stopping_patience=patience,
+        validation_fraction=fraction,
+    )
+
+
+def whole_number(name: str, value: Any, minimum: int = 1) -> int:
+    """``value`` if it is an ``int`` of at least ``minimum`` (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise SettingsError(
+            f"Expected {name} to be a whole number of at least {minimum}. "
+            f"Received: {name}={value!r}"
+        )
+    return value
+
+
+def positive_number(name: str, value: Any) -> float:
+    """``value`` as a float if it is a number above 0 (not a bool, not NaN)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (value > 0):
+        raise SettingsError(f"Expected {name} to be a number above 0. Received: {name}={value!r}")
+    return float(value)
+
+
+def boolean(name: str, value: Any) -> bool:
+    """``value`` if it is ``True`` or ``False``."""
+    if not isinstance(value, bool):
+        raise SettingsError(f"Expected {name} to be True or False. Received: {name}={value!r}")
+    return value
+
+
+def validation_fraction(value: Any) -> float:
+    """``value`` as a float if it is a number above 0 and at most 0.5."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0 < value <= 0.5):
+        raise SettingsError(
+            "Expected validation_fraction to be a number above 0 and at most 0.5. "
+            f"Received: validation_fraction={value!r}"
+        )
+    return float(value)

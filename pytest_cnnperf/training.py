@@ -1,0 +1,268 @@
+"""One timed training run, step by step: prepare, pipelines, callbacks, fit, collect.
+
+The timed region of an epoch is the timer callback's (see ``timing``): it is
+first in the callback list, so that it starts the clock before the other
+callbacks' ``on_epoch_begin`` and stops it before their ``on_epoch_end``,
+where validation for early stopping runs. ``fit`` itself gets no validation
+data, and the held-out test images are evaluated after ``fit`` returns: no
+evaluation is ever timed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from pytest_cnnperf import devices, timing
+from pytest_cnnperf.backend import import_keras, import_tensorflow
+from pytest_cnnperf.results import EpochResult, TrainResult
+from pytest_cnnperf.runtime import seed_everything
+
+if TYPE_CHECKING:
+    import keras
+
+    from pytest_cnnperf.building import ModelUnderTest
+    from pytest_cnnperf.datasets import Dataset
+    from pytest_cnnperf.datasets.core import Array
+    from pytest_cnnperf.models.recipe import Recipe
+    from pytest_cnnperf.plan import TrainPlan
+
+#: Smallest batch for evaluation passes, which need no gradients.
+EVALUATION_BATCH = 256
+
+
+class NonFiniteLoss(Exception):
+    """The training loss became NaN or infinite; the message says where."""
+
+
+@dataclass(frozen=True)
+class RunData:
+    """The arrays of one run: prepared for the model, validation held out."""
+
+    prepared: Dataset
+    x_train: Array
+    y_train: Array
+    validation: tuple[Array, Array] | None
+
+
+@dataclass(frozen=True)
+class Pipelines:
+    """The ``tf.data`` pipelines ``fit`` and the validation callback read."""
+
+    train: Any
+    validation: Any | None
+
+
+def train_once(
+    mut: ModelUnderTest,
+    keras_model: keras.Model,
+    ds: Dataset,
+    plan: TrainPlan,
+    *,
+    seed: int,
+    device: str,
+) -> TrainResult:
+    """Train ``keras_model`` on ``ds`` as ``plan`` says; time each epoch.
+
+    Raises:
+        NonFiniteLoss: the training loss stopped being a finite number.
+    """
+    seed_everything(seed)
+    data = prepare(ds, mut, plan, seed)
+    streams = pipelines(data, mut.recipe, plan, seed)
+    recorder = fit(keras_model, mut.recipe, plan, streams, device)
+    if recorder.non_finite is not None:
+        bad = recorder.non_finite
+        raise NonFiniteLoss(
+            f"The training loss of {mut.name} on {ds.name} became {bad.value} at epoch "
+            f"{bad.epoch + 1}, step {bad.step + 1} (batch size {plan.batch_size}, "
+            f"learning rate {plan.learning_rate:g}). Lower the learning rate or check "
+            "the model and its inputs."
+        )
+    return collect(mut, keras_model, ds, data, plan, recorder, device)
+
+
+def prepare(ds: Dataset, mut: ModelUnderTest, plan: TrainPlan, seed: int) -> RunData:
+    """Images shaped and scaled for the model; the validation share held out."""
+    from pytest_cnnperf import datasets
+
+    if ds.x_train.dtype == np.uint8 and ds.x_test.dtype == np.uint8:
+        prepared = datasets.prepare(
+            ds, input_shape=mut.input_shape, input_scale=mut.recipe.input_scale
+        )
+    else:
+        # A user's loader that returns floats has done its own preprocessing.
+        prepared = dataclasses.replace(
+            ds,
+            x_train=ds.x_train.astype("float32"),
+            x_test=ds.x_test.astype("float32"),
+            preprocessing=(*ds.preprocessing, "float images used as the loader returned them"),
+        )
+    x_train, y_train = prepared.x_train, prepared.y_train
+    validation = None
+    if plan.early_stopping_patience is not None:
+        x_train, y_train, validation = hold_out(x_train, y_train, plan.validation_fraction, seed)
+    return RunData(prepared, x_train, y_train, validation)
+
+
+def hold_out(
+    x: Array, y: Array, fraction: float, seed: int
+) -> tuple[Array, Array, tuple[Array, Array]]:
+    """Split off a stratified validation share of the training images."""
+    from pytest_cnnperf.datasets.subsets import stratified_split
+
+    size = max(1, round(len(y) * fraction))
+    train_idx, val_idx = stratified_split(
+        y, (len(y) - size, size), np.random.default_rng([seed, 7])
+    )
+    return x[train_idx], y[train_idx], (x[val_idx], y[val_idx])
+
+
+def pipelines(data: RunData, recipe: Recipe, plan: TrainPlan, seed: int) -> Pipelines:
+    """The shuffled, augmented training pipeline and the validation pipeline.
+
+    They are built outside any device scope: tf.data runs on the host, and its
+    source tensors stay in host memory rather than filling a GPU with the
+    whole data set; batches are prefetched.
+    """
+    from pytest_cnnperf.datasets import pipeline
+
+    augmentation = recipe.augmentation.layers(seed) if recipe.augmentation else None
+    train = pipeline.training_pipeline(
+        data.x_train,
+        data.y_train,
+        batch_size=plan.batch_size,
+        seed=seed,
+        augmentation_layers=augmentation or None,
+    )
+    if plan.steps_per_epoch is not None:
+        train = train.take(plan.steps_per_epoch)
+    validation = None
+    if data.validation is not None:
+        validation = pipeline.evaluation_pipeline(
+            *data.validation, batch_size=max(plan.batch_size, EVALUATION_BATCH)
+        )
+    return Pipelines(train, validation)
+
+
+def callbacks(
+    recorder: timing.EpochRecorder, recipe: Recipe, plan: TrainPlan, validation: Any | None
+) -> list[Any]:
+    """The timer first, then the learning-rate schedule, then early stopping."""
+    keras = import_keras()
+    chosen = [timing.keras_callback(recorder)]
+    if recipe.lr_steps:
+        chosen.append(
+            keras.callbacks.LearningRateScheduler(
+                # Warm-up epochs are training epochs too: the documented
+                # schedule counts them.
+                lambda epoch, _lr: recipe.learning_rate_at(epoch, plan.learning_rate)
+            )
+        )
+    if validation is not None:
+        # After the timer in the list: its evaluation is never timed.
+        chosen.append(_validation_loss(keras, validation))
+        chosen.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss",
+                patience=plan.early_stopping_patience,
+                restore_best_weights=True,
+            )
+        )
+    return chosen
+
+
+def fit(
+    keras_model: keras.Model, recipe: Recipe, plan: TrainPlan, streams: Pipelines, device: str
+) -> timing.EpochRecorder:
+    """Compile with the recipe and train on ``device``; return the epoch timings."""
+    tf = import_tensorflow()
+    with tf.device(device):
+        keras_model.compile(
+            optimizer=recipe.make_optimizer(plan.learning_rate),
+            loss=recipe.make_loss(),
+            metrics=["accuracy"],
+        )
+        recorder = timing.EpochRecorder(lambda: devices.synchronize(tf))
+        keras_model.fit(
+            streams.train,
+            epochs=plan.warmup_epochs + plan.epochs,
+            verbose=0,
+            callbacks=callbacks(recorder, recipe, plan, streams.validation),
+            shuffle=False,  # the pipeline shuffles, seeded
+        )
+    return recorder
+
+
+def collect(
+    mut: ModelUnderTest,
+    keras_model: keras.Model,
+    ds: Dataset,
+    data: RunData,
+    plan: TrainPlan,
+    recorder: timing.EpochRecorder,
+    device: str,
+) -> TrainResult:
+    """The timed epochs and the held-out accuracy as a ``TrainResult``."""
+    train_images = int(data.x_train.shape[0])
+    epochs: list[EpochResult] = []
+    for timed in recorder.epochs:
+        images = min(timed.steps * plan.batch_size, train_images)
+        metrics = {k: v for k, v in timed.logs.items() if k not in ("loss", "learning_rate")}
+        epochs.append(
+            EpochResult(
+                index=timed.index + 1,
+                seconds=timed.seconds,
+                steps=timed.steps,
+                images=images,
+                loss=timed.logs.get("loss", math.nan),
+                metrics=metrics,
+                warmup=timed.index < plan.warmup_epochs,
+            )
+        )
+    prepared = data.prepared
+    test_images = int(prepared.x_test.shape[0])
+    return TrainResult(
+        model=mut.name,
+        dataset=ds.name,
+        data_source=ds.source,
+        params=int(keras_model.count_params()),
+        batch_size=plan.batch_size,
+        epochs=tuple(epochs),
+        accuracy=_test_accuracy(keras_model, prepared, plan, device) if test_images else None,
+        test_images=test_images,
+        device=device,
+        preprocessing=tuple(prepared.preprocessing),
+        fallback_reason=ds.fallback_reason,
+    )
+
+
+def _test_accuracy(
+    keras_model: keras.Model, prepared: Dataset, plan: TrainPlan, device: str
+) -> float:
+    from pytest_cnnperf.datasets import pipeline
+
+    tf = import_tensorflow()
+    evaluation = pipeline.evaluation_pipeline(
+        prepared.x_test, prepared.y_test, batch_size=max(plan.batch_size, EVALUATION_BATCH)
+    )
+    with tf.device(device):
+        scores = keras_model.evaluate(evaluation, verbose=0, return_dict=True)
+    return float(scores["accuracy"])
+
+
+def _validation_loss(keras: Any, data: Any) -> Any:
+    """A callback that adds ``val_loss`` to the epoch logs, for early stopping."""
+
+    class ValidationLoss(keras.callbacks.Callback):  # type: ignore[misc]
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            scores = self.model.evaluate(data, verbose=0, return_dict=True)
+            if logs is not None:
+                logs["val_loss"] = float(scores["loss"])
+                logs["val_accuracy"] = float(scores.get("accuracy", math.nan))
+
+    return ValidationLoss()
