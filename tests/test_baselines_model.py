@@ -1,28 +1,28 @@
-"""Unit tests for HardwareKey and Measurement (no TensorFlow, no pytest plugin)."""
+"""Unit tests for HardwareKey, Figures, Provenance and Verdict (no TensorFlow, no plugin)."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
 import pytest
 
-from pytest_cnnperf.baselines import HardwareKey, Measurement
+from pytest_cnnperf.baselines import Figures, HardwareKey, Provenance, Verdict
+from pytest_cnnperf.baselines.model import SETUP_FIELDS
 
 
-def _measurement(**changes: Any) -> Measurement:
+def _figures(**changes: Any) -> Figures:
     values: dict[str, Any] = {
         "node_id": "tests/test_x.py::test_a",
         "model": "lenet5",
         "dataset": "mnist",
         "batch_size": 128,
-        "epoch_seconds": (1.0, 1.1),
-        "images_per_second": (100.0, 90.0),
-        "accuracy": 0.9,
         "data_source": "real",
+        "samples": {"epoch_seconds": (1.0, 1.1), "accuracy": (0.9,)},
     }
     values.update(changes)
-    return Measurement(**values)
+    return Figures(**values)
 
 
 def test_slug_of_a_cpu_key_drops_marks_and_clock() -> None:
@@ -85,59 +85,72 @@ def test_hardware_key_describe() -> None:
     assert HardwareKey("cpu", "Xeon", 2, "float32").describe() == "cpu 'Xeon' x2, float32"
 
 
-def test_measurement_accepts_valid_figures() -> None:
-    measurement = _measurement(accuracy=None, data_source="synthetic")
-    assert measurement.epoch_seconds == (1.0, 1.1)
+def test_figures_accept_valid_figures() -> None:
+    figures = _figures(data_source="synthetic")
+    assert figures.samples["epoch_seconds"] == (1.0, 1.1)
+    # A metric the test did not measure is simply absent.
+    assert _figures(samples={"epoch_seconds": (1.0,)}).samples == {"epoch_seconds": (1.0,)}
+    assert _figures(samples={}).samples == {}
+
+
+def test_figures_setup_is_what_makes_them_comparable() -> None:
+    assert SETUP_FIELDS == ("model", "dataset", "batch_size", "data_source")
+    assert _figures().setup() == {
+        "model": "lenet5",
+        "dataset": "mnist",
+        "batch_size": 128,
+        "data_source": "real",
+    }
+    # Samples and node id are not part of the set-up.
+    assert _figures(node_id="other", samples={}).setup() == _figures().setup()
 
 
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
+        ({"batch_size": 0}, "expected batch_size to be at least 1, got 0"),
+        ({"batch_size": "64"}, "expected batch_size to be a whole number, got '64'"),
+        ({"batch_size": True}, "expected batch_size to be a whole number, got True"),
+        ({"batch_size": 64.0}, "expected batch_size to be a whole number, got 64.0"),
         (
-            {"batch_size": 0},
-            "Expected batch_size to be at least 1. Received: batch_size=0",
+            {"samples": {"epoch_seconds": ()}},
+            "expected at least one sample of epoch_seconds, got none",
         ),
         (
-            {"batch_size": "64"},
-            "Expected batch_size to be a whole number. Received: batch_size='64'",
-        ),
-        (
-            {"epoch_seconds": ()},
-            "Expected epoch_seconds to hold at least one measured epoch. Received: "
-            "epoch_seconds=()",
-        ),
-        (
-            {"epoch_seconds": (1.0, -1.0)},
-            "Expected every value in epoch_seconds to be a finite number above 0. "
-            "Received: epoch_seconds=(1.0, -1.0)",
-        ),
-        (
-            {"images_per_second": (1.0, float("nan"))},
-            "Expected every value in images_per_second to be a finite number above 0. "
-            "Received: images_per_second=(1.0, nan)",
-        ),
-        (
-            {"epoch_seconds": (1.0, "2")},
-            "Expected every value in epoch_seconds to be a number. "
-            "Received: epoch_seconds=(1.0, '2')",
-        ),
-        (
-            {"images_per_second": (100.0,)},
-            "Expected one images_per_second value per measured epoch (2 epoch_seconds "
-            "values). Received: images_per_second=(100.0,)",
-        ),
-        (
-            {"accuracy": 98.0},
-            "Expected accuracy to be a fraction between 0 and 1, or None if the test did "
-            "not evaluate the model. Received: accuracy=98.0",
+            {"samples": {"epoch_seconds": (1.0,), "accuracy": ()}},
+            "expected at least one sample of accuracy, got none",
         ),
         (
             {"data_source": "fake"},
-            "Expected data_source to be 'real' or 'synthetic'. Received: data_source='fake'",
+            "expected data_source to be 'real' or 'synthetic', got 'fake'",
         ),
     ],
 )
-def test_measurement_rejects_bad_figures(changes: dict[str, Any], message: str) -> None:
+def test_figures_reject_bad_figures(changes: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError) as info:
-        _measurement(**changes)
+        _figures(**changes)
     assert str(info.value) == message
+
+
+def test_provenance_holds_who_when_and_why() -> None:
+    provenance = Provenance("2026-01-05T10:30:15+00:00", "ana@build-3", None)
+    assert (provenance.accepted_at, provenance.accepted_by, provenance.reason) == (
+        "2026-01-05T10:30:15+00:00",
+        "ana@build-3",
+        None,
+    )
+    assert provenance == Provenance("2026-01-05T10:30:15+00:00", "ana@build-3", None)
+
+
+def test_verdict_values_serialize_as_strings() -> None:
+    assert [v.value for v in Verdict] == [
+        "pass",
+        "regressed",
+        "improved",
+        "unstable",
+        "new",
+        "failed",
+    ]
+    assert Verdict("regressed") is Verdict.REGRESSED
+    assert Verdict.PASS.value == "pass"
+    assert json.dumps([Verdict.PASS]) == '["pass"]'

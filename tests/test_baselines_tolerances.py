@@ -1,238 +1,412 @@
-"""Unit tests for tolerance rules, parsing and precedence."""
+"""Unit tests for tolerance rules, parsing and precedence, over the metric registry."""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
+from typing import Any
 
 import pytest
 
 from pytest_cnnperf.baselines import (
+    MetricTolerance,
     ToleranceOverrides,
     Tolerances,
-    parse_accuracy_tolerance,
-    parse_relative_tolerance,
+    known_settings,
+    overrides_from_settings,
     parse_tolerances,
     resolve_tolerances,
 )
+from pytest_cnnperf.metrics import ACCURACY, BUILTIN_METRICS, EPOCH_SECONDS, Metric, MetricRegistry
+
+REGISTRY = MetricRegistry()
+SOURCE = "the cnnperf marker of t.py::a"
 
 
-def test_default_tolerances() -> None:
-    assert Tolerances().to_dict() == {
-        "epoch_time": 0.25,
-        "images_per_second": 0.25,
-        "accuracy": 0.02,
+def _no_samples(outcome: object) -> Sequence[float]:
+    return ()
+
+
+def _metric(**changes: Any) -> Metric:
+    values: dict[str, Any] = {
+        "name": "peak_memory",
+        "unit": "MB",
+        "better": "lower",
+        "relative": True,
+        "default_tolerance": 0.1,
+        "read": _no_samples,
+        "description": "peak device memory of the run",
     }
+    values.update(changes)
+    return Metric(**values)
 
 
-def test_epoch_time_rule_lower_is_better() -> None:
-    rule = Tolerances(epoch_time_rel=0.25).epoch_seconds_rule()
+MEMORY = _metric()
+THROUGHPUT = _metric(name="throughput", unit="images/s", better="higher", default_tolerance=0.2)
+GPU_MB = _metric(name="gpu_mb", relative=False, default_tolerance=50.0)
+CUSTOM = MetricRegistry([*BUILTIN_METRICS, MEMORY, GPU_MB])
+
+
+# --------------------------------------------------------------------------- rules
+
+
+def test_default_tolerances_come_from_the_registry() -> None:
+    assert Tolerances.defaults(REGISTRY).to_dict() == {"epoch_seconds": 0.25, "accuracy": 0.02}
+    assert Tolerances.defaults(CUSTOM).to_dict() == {
+        "epoch_seconds": 0.25,
+        "accuracy": 0.02,
+        "peak_memory": 0.1,
+        "gpu_mb": 50.0,
+    }
+    assert Tolerances.defaults(MetricRegistry([])).to_dict() == {}
+
+
+def test_rule_falls_back_to_the_metric_default() -> None:
+    tolerances = Tolerances({"epoch_seconds": 0.4})
+    assert tolerances.rule(EPOCH_SECONDS) == MetricTolerance(EPOCH_SECONDS, 0.4)
+    assert tolerances.rule(ACCURACY) == MetricTolerance(ACCURACY, 0.02)
+    assert tolerances.rule(MEMORY).limit == 0.1
+
+
+def test_epoch_seconds_rule_lower_is_better() -> None:
+    rule = Tolerances({"epoch_seconds": 0.25}).rule(EPOCH_SECONDS)
+    assert rule.change(2.0, 3.0) == pytest.approx(1.5)
     assert rule.worse_bound() == pytest.approx(1.25)
     assert rule.better_bound() == pytest.approx(0.8)
     assert rule.is_worse(1.3) and not rule.is_worse(1.2)
     assert rule.is_better(0.7) and not rule.is_better(0.9)
-    assert rule.violation(2.0, 2.4) is None
+    # 2.4 s against 2 s is 1.2x: inside the band.
+    assert not rule.is_worse(rule.change(2.0, 2.4))
 
 
-def test_images_per_second_rule_mirrors_epoch_time() -> None:
-    tolerances = Tolerances(epoch_time_rel=0.25, images_per_second_rel=0.25)
-    time_rule = tolerances.epoch_seconds_rule()
-    rate_rule = tolerances.images_per_second_rule()
-    # A run 1.3x slower is 1/1.3x the throughput: both rules must agree.
+def test_throughput_band_mirrors_epoch_time() -> None:
+    # images_per_second is no longer a metric; a relative higher-is-better metric
+    # has the mirror band: a run 1.3x slower is 1/1.3x the throughput.
+    time_rule = MetricTolerance(EPOCH_SECONDS, 0.25)
+    rate_rule = MetricTolerance(THROUGHPUT, 0.25)
     assert time_rule.is_worse(1.3) and rate_rule.is_worse(1 / 1.3)
     assert not time_rule.is_worse(1.2) and not rate_rule.is_worse(1 / 1.2)
     assert rate_rule.worse_bound() == pytest.approx(0.8)
     assert rate_rule.better_bound() == pytest.approx(1.25)
+    assert rate_rule.is_better(1.3) and not rate_rule.is_better(1.2)
 
 
 def test_accuracy_rule_is_absolute_points() -> None:
-    rule = Tolerances(accuracy_abs=0.02).accuracy_rule()
+    rule = Tolerances({"accuracy": 0.02}).rule(ACCURACY)
     assert rule.change(0.98, 0.95) == pytest.approx(-0.03)
+    assert rule.worse_bound() == -0.02
+    assert rule.better_bound() == 0.02
     assert rule.is_worse(-0.03) and not rule.is_worse(-0.01)
     assert rule.is_better(0.03) and not rule.is_better(0.01)
 
 
-def test_relative_violation_holds_every_number() -> None:
-    rule = Tolerances().epoch_seconds_rule()
-    violation = rule.violation(2.0, 3.0, interval=(1.4, 1.6), confidence=0.9)
-    assert violation is not None
-    assert (violation.baseline, violation.current, violation.change) == (2.0, 3.0, 1.5)
-    assert violation.describe() == (
-        "epoch_seconds: measured 3 s, baseline 2 s, 1.5x the baseline "
-        "(90% interval 1.4x to 1.6x); tolerance: at most 1.25x the baseline, 25% slower "
-        "(lower is better)"
-    )
-
-
-def test_violation_needs_the_whole_interval_beyond_the_bound() -> None:
-    rule = Tolerances().epoch_seconds_rule()
-    assert rule.violation(2.0, 3.0, interval=(1.2, 1.6), confidence=0.9) is None
-
-
-def test_accuracy_violation_text() -> None:
-    violation = Tolerances().accuracy_rule().violation(0.98, 0.95)
-    assert violation is not None
-    assert violation.describe() == (
-        "accuracy: measured 95.00%, baseline 98.00%, -3.00 points from the baseline; "
-        "tolerance: at most 2 points below the baseline (higher is better)"
-    )
-
-
-def test_throughput_rule_text() -> None:
-    assert Tolerances(images_per_second_rel=0.5).images_per_second_rule().describe() == (
-        "at least 0.667x the baseline, 50% slower (higher is better)"
-    )
+def test_absolute_lower_is_better_rule() -> None:
+    rule = MetricTolerance(GPU_MB, 50.0)
+    assert rule.change(800.0, 870.0) == pytest.approx(70.0)
+    assert rule.worse_bound() == 50.0
+    assert rule.better_bound() == -50.0
+    assert rule.is_worse(70.0) and not rule.is_worse(40.0)
+    assert rule.is_better(-60.0) and not rule.is_better(-40.0)
 
 
 @pytest.mark.parametrize(
-    ("text", "value"),
-    [("20%", 0.2), ("0.2", 0.2), (" 7.5 % ", 0.075), ("150%", 1.5), (".3", 0.3)],
-)
-def test_parse_relative_tolerance(text: str, value: float) -> None:
-    assert parse_relative_tolerance(text) == pytest.approx(value)
-
-
-@pytest.mark.parametrize("text", ["20", "1.0", "0", "0%", "-5%", "fast", "20 percent", ""])
-def test_parse_relative_tolerance_rejects(text: str) -> None:
-    with pytest.raises(argparse.ArgumentTypeError) as info:
-        parse_relative_tolerance(text)
-    assert str(info.value) == (
-        "Expected a relative tolerance such as '20%' or '0.2' (a fraction below 1 "
-        f"without '%'). Received: {text!r}"
-    )
-
-
-@pytest.mark.parametrize(
-    ("text", "value"),
-    [("2pt", 0.02), ("0.02", 0.02), ("2 pts", 0.02), ("0.5points", 0.005), ("1 point", 0.01)],
-)
-def test_parse_accuracy_tolerance(text: str, value: float) -> None:
-    assert parse_accuracy_tolerance(text) == pytest.approx(value)
-
-
-@pytest.mark.parametrize("text", ["2", "0", "100pt", "two points", "0pt"])
-def test_parse_accuracy_tolerance_rejects(text: str) -> None:
-    with pytest.raises(argparse.ArgumentTypeError) as info:
-        parse_accuracy_tolerance(text)
-    assert str(info.value) == (
-        "Expected an accuracy tolerance in absolute points such as '2pt' or '0.02' "
-        f"(a fraction below 1). Received: {text!r}"
-    )
-
-
-def test_parse_accuracy_tolerance_refuses_percent() -> None:
-    with pytest.raises(argparse.ArgumentTypeError) as info:
-        parse_accuracy_tolerance("2%")
-    assert str(info.value) == (
-        "Expected an accuracy tolerance in absolute points such as '2pt' or '0.02' "
-        "(a fraction below 1); '%' is ambiguous for accuracy (points or a share of the "
-        "baseline?), so write 'pt' for percentage points. Received: '2%'"
-    )
-
-
-def test_parse_tolerances_single_value_sets_both_timing_metrics() -> None:
-    assert parse_tolerances("30%") == ToleranceOverrides(
-        epoch_time_rel=0.3, images_per_second_rel=0.3, accuracy_abs=None
-    )
-
-
-def test_parse_tolerances_named_values() -> None:
-    overrides = parse_tolerances("epoch_time=10%, accuracy=1pt")
-    assert overrides.epoch_time_rel == pytest.approx(0.1)
-    assert overrides.images_per_second_rel is None
-    assert overrides.accuracy_abs == pytest.approx(0.01)
-
-
-@pytest.mark.parametrize("text", ["speed=10%", "epoch_time:10%", "epoch_time=10%,", "20"])
-def test_parse_tolerances_rejects_malformed_specs(text: str) -> None:
-    with pytest.raises(argparse.ArgumentTypeError) as info:
-        parse_tolerances(text)
-    assert str(info.value) == (
-        "Expected a tolerance such as '20%' or a list such as "
-        f"'epoch_time=20%,images_per_second=20%,accuracy=2pt'. Received: {text!r}"
-    )
-
-
-def test_parse_tolerances_names_the_bad_value() -> None:
-    with pytest.raises(argparse.ArgumentTypeError) as info:
-        parse_tolerances("epoch_time=20%,accuracy=2%")
-    assert str(info.value).endswith("so write 'pt' for percentage points. Received: '2%'")
-
-
-def test_precedence_defaults_ini_cli_marker() -> None:
-    ini = ToleranceOverrides(epoch_time_rel=0.4, images_per_second_rel=0.4, accuracy_abs=0.05)
-    cli = ToleranceOverrides(epoch_time_rel=0.3)
-    marker = ToleranceOverrides(epoch_time_rel=0.5, accuracy_abs=None)
-    resolved = resolve_tolerances(ini, cli, marker)
-    assert resolved == Tolerances(epoch_time_rel=0.5, images_per_second_rel=0.4, accuracy_abs=0.05)
-    assert resolve_tolerances(ini, None, None) == Tolerances(0.4, 0.4, 0.05)
-    assert resolve_tolerances() == Tolerances()
-
-
-def test_overrides_from_marker_mapping() -> None:
-    overrides = ToleranceOverrides.from_mapping(
-        {"epoch_time": "40%", "images_per_second": 0.4, "accuracy": "3pt"},
-        source="the cnnperf marker of t.py::a",
-    )
-    assert overrides.epoch_time_rel == pytest.approx(0.4)
-    assert overrides.images_per_second_rel == pytest.approx(0.4)
-    assert overrides.accuracy_abs == pytest.approx(0.03)
-
-
-def test_overrides_from_mapping_rejects_unknown_name() -> None:
-    with pytest.raises(ValueError) as info:
-        ToleranceOverrides.from_mapping({"speed": "10%"}, source="the cnnperf marker of t.py::a")
-    assert str(info.value) == (
-        "Expected tolerance names in the cnnperf marker of t.py::a to be among epoch_time, "
-        "images_per_second, accuracy. Received: speed='10%'"
-    )
-
-
-def test_overrides_from_mapping_rejects_bad_value() -> None:
-    with pytest.raises(ValueError) as info:
-        ToleranceOverrides.from_mapping({"accuracy": "2%"}, source="the marker")
-    assert str(info.value).startswith(
-        "In the marker: Expected an accuracy tolerance in absolute points"
-    )
-
-
-def test_overrides_from_mapping_rejects_wrong_type() -> None:
-    with pytest.raises(ValueError) as info:
-        ToleranceOverrides.from_mapping({"epoch_time": [0.2]}, source="the marker")
-    assert str(info.value) == (
-        "Expected epoch_time in the marker to be a number or a string such as '20%' or "
-        "'2pt'. Received: epoch_time=[0.2]"
-    )
-
-
-@pytest.mark.parametrize(
-    ("changes", "message"),
+    ("rule", "text"),
     [
         (
-            {"epoch_time_rel": 0.0},
-            "Expected epoch_time_rel to be above 0: timing and accuracy are never exactly "
-            "repeatable, so a zero tolerance can only report noise. Received: epoch_time_rel=0.0",
+            MetricTolerance(EPOCH_SECONDS, 0.25),
+            "at most 1.25x the baseline, 25% slower (lower is better)",
         ),
         (
-            {"images_per_second_rel": float("inf")},
-            "Expected images_per_second_rel to be a finite number. "
-            "Received: images_per_second_rel=inf",
+            MetricTolerance(THROUGHPUT, 0.5),
+            "at least 0.667x the baseline, 50% worse (higher is better)",
+        ),
+        (MetricTolerance(MEMORY, 0.1), "at most 1.1x the baseline, 10% worse (lower is better)"),
+        (
+            MetricTolerance(ACCURACY, 0.02),
+            "at most 2 points below the baseline (higher is better)",
         ),
         (
-            {"accuracy_abs": 2.0},
-            "Expected accuracy_abs to be below 1 (it is a difference in top-1 accuracy as a "
-            "fraction: 0.02 is 2 points). Received: accuracy_abs=2.0",
+            MetricTolerance(ACCURACY, 0.005),
+            "at most 0.5 points below the baseline (higher is better)",
+        ),
+        (MetricTolerance(GPU_MB, 50.0), "at most 50 MB above the baseline (lower is better)"),
+    ],
+)
+def test_rule_describe(rule: MetricTolerance, text: str) -> None:
+    assert rule.describe() == text
+
+
+def test_tolerances_round_trip_as_plain_data() -> None:
+    tolerances = Tolerances({"epoch_seconds": 0.3, "accuracy": 0.01, "gpu_mb": 64.0})
+    assert Tolerances.from_dict(tolerances.to_dict()) == tolerances
+    assert Tolerances.from_dict({"epoch_seconds": 1}).limits == {"epoch_seconds": 1.0}
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def test_bare_value_sets_every_relative_metric() -> None:
+    assert parse_tolerances("30%", REGISTRY) == ToleranceOverrides({"epoch_seconds": 0.3})
+    assert parse_tolerances("0.3", REGISTRY) == ToleranceOverrides({"epoch_seconds": 0.3})
+    # Not the absolute ones: '30%' of accuracy or of megabytes means nothing.
+    assert parse_tolerances("30%", CUSTOM) == ToleranceOverrides(
+        {"epoch_seconds": 0.3, "peak_memory": 0.3}
+    )
+
+
+def test_named_values() -> None:
+    overrides = parse_tolerances("epoch_seconds=20%,accuracy=2pt", REGISTRY)
+    assert overrides.limits == pytest.approx({"epoch_seconds": 0.2, "accuracy": 0.02})
+    assert parse_tolerances(" accuracy = 1pt ", REGISTRY).limits == pytest.approx(
+        {"accuracy": 0.01}
+    )
+    assert parse_tolerances("gpu_mb=64,peak_memory=15%", CUSTOM).limits == pytest.approx(
+        {"gpu_mb": 64.0, "peak_memory": 0.15}
+    )
+
+
+@pytest.mark.parametrize("alias", ["epoch_time", "images_per_second"])
+def test_old_names_are_aliases_of_epoch_seconds(alias: str) -> None:
+    overrides = parse_tolerances(f"{alias}=10%, accuracy=1pt", REGISTRY)
+    assert overrides.limits == pytest.approx({"epoch_seconds": 0.1, "accuracy": 0.01})
+
+
+@pytest.mark.parametrize(
+    "text", ["epoch_seconds:10%", "epoch_seconds=10%,", "20", "", "=20%", "2pt", "fast", ",,"]
+)
+def test_malformed_specs_are_refused(text: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError) as info:
+        parse_tolerances(text, REGISTRY)
+    assert str(info.value) == (
+        "expected a tolerance such as '20%' or a list such as "
+        f"'epoch_seconds=20%,accuracy=2pt', got {text!r}"
+    )
+
+
+def test_malformed_spec_example_lists_the_registry() -> None:
+    with pytest.raises(argparse.ArgumentTypeError) as info:
+        parse_tolerances("lots", CUSTOM)
+    assert str(info.value) == (
+        "expected a tolerance such as '20%' or a list such as "
+        "'epoch_seconds=20%,accuracy=2pt,peak_memory=20%,gpu_mb=0.5', got 'lots'"
+    )
+
+
+def test_bare_value_without_a_relative_metric_is_refused() -> None:
+    with pytest.raises(argparse.ArgumentTypeError) as info:
+        parse_tolerances("20%", MetricRegistry([ACCURACY]))
+    assert str(info.value) == (
+        "expected a tolerance such as '20%' or a list such as 'accuracy=2pt', got '20%'"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "hint"),
+    [
+        ("speed=10%", "speed", ""),
+        ("epoch_secs=10%", "epoch_secs", " (did you mean 'epoch_seconds'?)"),
+        ("epoch_seconds=10%,accuracyy=2pt", "accuracyy", " (did you mean 'accuracy'?)"),
+        ("epoch=10%", "epoch", " (did you mean 'epoch_time'?)"),
+    ],
+)
+def test_unknown_metric_names_say_what_is_known(text: str, name: str, hint: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError) as info:
+        parse_tolerances(text, REGISTRY)
+    assert str(info.value) == (
+        f"expected metric names among epoch_seconds, accuracy, got {name!r}{hint}"
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["epoch_seconds=10%,epoch_seconds=20%", "epoch_time=10%,epoch_seconds=20%"],
+)
+def test_a_metric_given_twice_is_refused(text: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError) as info:
+        parse_tolerances(text, REGISTRY)
+    assert str(info.value) == f"expected each metric once, got 'epoch_seconds' twice in {text!r}"
+
+
+def test_bad_value_is_named() -> None:
+    with pytest.raises(argparse.ArgumentTypeError) as info:
+        parse_tolerances("epoch_seconds=20%,accuracy=2%", REGISTRY)
+    assert str(info.value) == (
+        "expected a tolerance in absolute points such as '2pt' or '0.02' (a fraction below "
+        "1); '%' is ambiguous here (points or a share of the baseline?), so write 'pt' for "
+        "percentage points, got '2%'"
+    )
+    with pytest.raises(argparse.ArgumentTypeError) as info:
+        parse_tolerances("epoch_seconds=20", REGISTRY)
+    assert str(info.value) == (
+        "expected a relative tolerance such as '20%' or '0.2' (a fraction below 1 without "
+        "'%'), got '20'"
+    )
+
+
+# --------------------------------------------------------------------------- settings
+
+
+def test_known_settings() -> None:
+    relative = "a relative tolerance such as '20%' or '0.2' (a fraction below 1 without '%')"
+    assert known_settings(REGISTRY) == {
+        "tolerance_epoch_seconds": f"tolerance of epoch_seconds: {relative}",
+        "tolerance_epoch_time": (
+            f"tolerance of epoch_seconds: {relative} (old name of tolerance_epoch_seconds)"
+        ),
+        "tolerance_images_per_second": (
+            f"tolerance of epoch_seconds: {relative} (old name of tolerance_epoch_seconds)"
+        ),
+        "tolerance_accuracy": (
+            "tolerance of accuracy: a tolerance in absolute points such as '2pt' or '0.02' "
+            "(a fraction below 1)"
+        ),
+    }
+    assert known_settings(CUSTOM)["tolerance_gpu_mb"] == (
+        "tolerance of gpu_mb: a number above 0 in MB"
+    )
+
+
+def test_overrides_from_marker_settings() -> None:
+    overrides = overrides_from_settings(
+        {
+            "tolerance_epoch_seconds": "40%",
+            "tolerance_accuracy": "3pt",
+            "repeats": 3,
+            "tolerance_gpu_mb": None,
+        },
+        CUSTOM,
+        source=SOURCE,
+    )
+    assert overrides.limits == pytest.approx({"epoch_seconds": 0.4, "accuracy": 0.03})
+
+
+def test_overrides_from_numbers_and_aliases() -> None:
+    overrides = overrides_from_settings(
+        {"tolerance_images_per_second": 0.4, "tolerance_accuracy": 0.03, "tolerance_gpu_mb": 64},
+        CUSTOM,
+        source=SOURCE,
+    )
+    assert overrides.limits == pytest.approx(
+        {"epoch_seconds": 0.4, "accuracy": 0.03, "gpu_mb": 64.0}
+    )
+    alias = overrides_from_settings({"tolerance_epoch_time": "40%"}, REGISTRY, source=SOURCE)
+    assert alias == ToleranceOverrides({"epoch_seconds": 0.4})
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "limit"),
+    [
+        ("tolerance_gpu_mb", 5e-05, 5e-05),
+        ("tolerance_gpu_mb", 1e16, 1e16),
+        ("tolerance_accuracy", 1e-05, 1e-05),
+        ("tolerance_epoch_seconds", 0.1, 0.1),
+    ],
+)
+def test_overrides_read_numbers_that_print_with_an_exponent(
+    key: str, value: float, limit: float
+) -> None:
+    # str(5e-05) is '5e-05', which no tolerance parser reads: a valid number
+    # in a marker must not be refused for how Python prints it.
+    overrides = overrides_from_settings({key: value}, CUSTOM, source=SOURCE)
+    assert overrides.limits == {key.removeprefix("tolerance_"): limit}
+
+
+def test_overrides_name_a_non_finite_number() -> None:
+    with pytest.raises(ValueError) as info:
+        overrides_from_settings({"tolerance_gpu_mb": float("inf")}, CUSTOM, source=SOURCE)
+    assert str(info.value) == (
+        f"In {SOURCE}: tolerance_gpu_mb: expected an absolute tolerance in MB, a number above "
+        "0 such as '0.5', got 'Infinity'"
+    )
+
+
+def test_overrides_ignore_other_and_unknown_settings() -> None:
+    # Unknown tolerance_* keys are reported by the settings check, not here.
+    overrides = overrides_from_settings(
+        {"tolerance_speed": "10%", "epochs": 3, "tolerance_epoch_seconds": None},
+        REGISTRY,
+        source=SOURCE,
+    )
+    assert overrides == ToleranceOverrides({})
+
+
+@pytest.mark.parametrize("value", [[0.2], True, {"x": 1}])
+def test_overrides_reject_wrong_types(value: object) -> None:
+    with pytest.raises(ValueError) as info:
+        overrides_from_settings({"tolerance_epoch_seconds": value}, REGISTRY, source=SOURCE)
+    assert str(info.value) == (
+        f"In {SOURCE}: expected tolerance_epoch_seconds to be a number or a string such as "
+        f"'20%' or '2pt', got {value!r}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (
+            {"tolerance_accuracy": "2%"},
+            "In the marker: tolerance_accuracy: expected a tolerance in absolute points such "
+            "as '2pt' or '0.02' (a fraction below 1); '%' is ambiguous here (points or a share "
+            "of the baseline?), so write 'pt' for percentage points, got '2%'",
+        ),
+        (
+            {"tolerance_accuracy": 1},
+            "In the marker: tolerance_accuracy: expected a tolerance in absolute points such "
+            "as '2pt' or '0.02' (a fraction below 1), got '1'",
+        ),
+        (
+            {"tolerance_epoch_time": "20"},
+            "In the marker: tolerance_epoch_time: expected a relative tolerance such as '20%' "
+            "or '0.2' (a fraction below 1 without '%'), got '20'",
         ),
     ],
 )
-def test_tolerances_reject_bad_values(changes: dict[str, float], message: str) -> None:
+def test_overrides_reject_bad_values(settings: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError) as info:
-        Tolerances(**changes)
+        overrides_from_settings(settings, REGISTRY, source="the marker")
     assert str(info.value) == message
 
 
-def test_values_are_printed_without_scientific_notation() -> None:
-    rule = Tolerances().images_per_second_rule()
-    assert rule.format_value(14252.37) == "14252 images/s"
-    assert rule.format_value(95.4321) == "95.43 images/s"
-    assert Tolerances().epoch_seconds_rule().format_value(0.0123456) == "0.01235 s"
-    assert Tolerances().accuracy_rule().format_value(0.98765) == "98.77%"
+def test_overrides_reject_bad_absolute_value() -> None:
+    with pytest.raises(ValueError) as info:
+        overrides_from_settings({"tolerance_gpu_mb": "5%"}, CUSTOM, source="the ini file")
+    assert str(info.value) == (
+        "In the ini file: tolerance_gpu_mb: expected an absolute tolerance in MB, a number "
+        "above 0 such as '0.5', got '5%'"
+    )
+
+
+# --------------------------------------------------------------------------- precedence
+
+
+def test_precedence_defaults_ini_cli_marker() -> None:
+    ini = ToleranceOverrides({"epoch_seconds": 0.4, "accuracy": 0.05})
+    cli = ToleranceOverrides({"epoch_seconds": 0.3})
+    marker = ToleranceOverrides({"epoch_seconds": 0.5})
+    assert resolve_tolerances(REGISTRY, ini, cli, marker) == Tolerances(
+        {"epoch_seconds": 0.5, "accuracy": 0.05}
+    )
+    assert resolve_tolerances(REGISTRY, ini, cli, None) == Tolerances(
+        {"epoch_seconds": 0.3, "accuracy": 0.05}
+    )
+    assert resolve_tolerances(REGISTRY, ini, None, None) == Tolerances(
+        {"epoch_seconds": 0.4, "accuracy": 0.05}
+    )
+    assert resolve_tolerances(REGISTRY) == Tolerances.defaults(REGISTRY)
+    assert resolve_tolerances(REGISTRY, None, None, ToleranceOverrides()) == Tolerances(
+        {"epoch_seconds": 0.25, "accuracy": 0.02}
+    )
+
+
+def test_precedence_from_parsed_layers() -> None:
+    # The layers as the plugin builds them: ini and command line specs, then a marker.
+    ini = parse_tolerances("40%", CUSTOM)
+    cli = parse_tolerances("epoch_time=30%,gpu_mb=80", CUSTOM)
+    marker = overrides_from_settings({"tolerance_epoch_seconds": "50%"}, CUSTOM, source=SOURCE)
+    resolved = resolve_tolerances(CUSTOM, ini, cli, marker)
+    assert resolved.limits == pytest.approx(
+        {"epoch_seconds": 0.5, "accuracy": 0.02, "peak_memory": 0.4, "gpu_mb": 80.0}
+    )
+    assert resolved.rule(MEMORY).describe() == (
+        "at most 1.4x the baseline, 40% worse (lower is better)"
+    )

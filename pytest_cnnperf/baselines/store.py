@@ -285,6 +285,31 @@ def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not a number JSON allows")
 
 
+def _finite_float(text: str) -> float:
+    # "1e400" parses as inf, which could never be written back (allow_nan=False).
+    value = float(text)
+    if not math.isfinite(value):
+        _reject_constant(text)
+    return value
+
+
+MAX_DEPTH = 64
+"""Deepest nesting of objects and lists read: migrating and writing recurse per level."""
+
+
+def _check_depth(document: object) -> None:
+    """Raise ValueError if objects and lists nest deeper than ``MAX_DEPTH`` (no recursion)."""
+    stack: list[tuple[object, int]] = [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            value = list(value.values())
+        if isinstance(value, list):
+            if depth > MAX_DEPTH:
+                raise ValueError(f"it is nested deeper than {MAX_DEPTH} levels")
+            stack.extend((child, depth + 1) for child in value)
+
+
 class _Reader:
     """Checks a decoded document field by field, naming the file and the field."""
 
@@ -445,7 +470,8 @@ class _Reader:
 def _decode(path: Path, text: str) -> tuple[dict[str, Any], int]:
     """Decode, version-check and migrate: the current-version document, and the version read."""
     try:
-        document = json.loads(text, parse_constant=_reject_constant)
+        document = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+        _check_depth(document)
     except json.JSONDecodeError as error:
         raise BaselineCorrupt(
             f"The baseline file {path} is not valid JSON: {error.msg} at line {error.lineno}, "

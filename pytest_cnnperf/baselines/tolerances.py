@@ -176,6 +176,13 @@ def known_settings(registry: MetricRegistry) -> dict[str, str]:
     return settings
 
 
+def _positional(value: float) -> str:
+    """``5e-05`` -> ``'0.00005'``: the tolerance parsers read no exponents."""
+    import decimal
+
+    return format(decimal.Decimal(repr(value)), "f")
+
+
 def overrides_from_settings(
     settings: Mapping[str, object], registry: MetricRegistry, *, source: str
 ) -> ToleranceOverrides:
@@ -199,7 +206,8 @@ def overrides_from_settings(
                 f"'20%' or '2pt', got {value!r}"
             )
         try:
-            limits[metric.name] = metric.parse_tolerance(str(value))
+            text = value if isinstance(value, str) else _positional(value)
+            limits[metric.name] = metric.parse_tolerance(text)
         except argparse.ArgumentTypeError as error:
             raise ValueError(f"In {source}: {key}: {error}") from None
     return ToleranceOverrides(limits)
