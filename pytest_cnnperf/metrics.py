@@ -144,12 +144,14 @@ class Metric:
         for name in (self.name, *self.aliases):
             if not _NAME.match(name):
                 raise ValueError(
-                    "expected a metric name of lower-case letters, digits and underscores, "
-                    f"got {name!r}"
+                    "Expected a metric name of lower-case letters, digits and underscores. "
+                    f"Received: name={name!r}"
                 )
         if self.better not in ("lower", "higher"):
-            raise ValueError(f"expected better to be 'lower' or 'higher', got {self.better!r}")
-        self.check_tolerance(self.default_tolerance, where=f"{self.name} default_tolerance")
+            raise ValueError(
+                f"Expected better to be 'lower' or 'higher'. Received: better={self.better!r}"
+            )
+        self.check_tolerance(self.default_tolerance, where=f"the default_tolerance of {self.name}")
 
     # -- tolerances ------------------------------------------------------------
 
@@ -169,21 +171,23 @@ class Metric:
         """How a tolerance for this metric is written, for messages."""
         if self.relative:
             return RELATIVE_FORM
-        return POINTS_FORM if self.fraction else f"a number above 0 in {self.unit}"
+        if self.fraction:
+            return POINTS_FORM
+        return f"a number above 0 in {self.unit}" if self.unit else "a number above 0"
 
     def check_tolerance(self, value: object, *, where: str) -> float:
         """Return ``value`` as a valid tolerance, or raise ValueError naming ``where``."""
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"expected {where} to be a number, got {value!r}")
+            raise ValueError(f"Expected {where} to be a number. Received: {value!r}")
         if not math.isfinite(value) or value <= 0:
             raise ValueError(
-                f"expected {where} to be a finite number above 0 (figures are never exactly "
-                f"repeatable, so a zero tolerance can only report noise), got {value!r}"
+                f"Expected {where} to be a finite number above 0: figures are never exactly "
+                f"repeatable, so a zero tolerance can only report noise. Received: {value!r}"
             )
         if self.fraction and not self.relative and value >= 1:
             raise ValueError(
-                f"expected {where} to be below 1 (a difference of fractions: 0.02 is 2 "
-                f"points), got {value!r}"
+                f"Expected {where} to be below 1: it is a difference of fractions, 0.02 "
+                f"is 2 points. Received: {value!r}"
             )
         return float(value)
 
@@ -291,8 +295,8 @@ class MetricRegistry:
         for name in (metric.name, *metric.aliases):
             if name in self._names:
                 raise ValueError(
-                    f"expected a metric name not declared yet, got {name!r} (already declared "
-                    f"by the metric {self._names[name].name!r})"
+                    f"Expected a metric name not declared yet. Received: name={name!r}, "
+                    f"already declared by the metric {self._names[name].name!r}"
                 )
         self._metrics[metric.name] = metric
         for name in (metric.name, *metric.aliases):

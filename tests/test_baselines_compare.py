@@ -744,3 +744,18 @@ def test_from_dict_reads_aliases_of_a_metric() -> None:
     data["metrics"]["epoch_seconds"]["metric"] = "epoch_time"
     again = Comparison.from_dict(data, REGISTRY)
     assert again.metric("epoch_seconds") == comparison.metric("epoch_seconds")
+
+
+def test_nothing_in_common_says_so_instead_of_an_empty_pass() -> None:
+    comparison = _compare(_figures(None, accuracy=0.98), _entry(BASE, accuracy=None))
+    assert comparison.verdict is Verdict.PASS and comparison.metrics == ()
+    assert comparison.message("b.json", "pytest x", REGISTRY) == (
+        f"No metric of {NODE} could be compared with its baseline.\n"
+        "epoch_seconds was not compared: this run has no epoch_seconds figure.\n"
+        "accuracy was not compared: the baseline has no accuracy figure."
+    )
+
+
+def test_tolerance_bound_and_percentage_agree_in_the_description() -> None:
+    rule = Tolerances({"epoch_seconds": 0.075}).rule(REGISTRY.get("epoch_seconds"))  # type: ignore[arg-type]
+    assert rule.describe() == ("at most 1.075x the baseline, 7.5% slower (lower is better)")

@@ -108,21 +108,30 @@ def test_figures_setup_is_what_makes_them_comparable() -> None:
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"batch_size": 0}, "expected batch_size to be at least 1, got 0"),
-        ({"batch_size": "64"}, "expected batch_size to be a whole number, got '64'"),
-        ({"batch_size": True}, "expected batch_size to be a whole number, got True"),
-        ({"batch_size": 64.0}, "expected batch_size to be a whole number, got 64.0"),
+        ({"batch_size": 0}, "Expected batch_size to be at least 1. Received: batch_size=0"),
+        (
+            {"batch_size": "64"},
+            "Expected batch_size to be a whole number. Received: batch_size='64'",
+        ),
+        (
+            {"batch_size": True},
+            "Expected batch_size to be a whole number. Received: batch_size=True",
+        ),
+        (
+            {"batch_size": 64.0},
+            "Expected batch_size to be a whole number. Received: batch_size=64.0",
+        ),
         (
             {"samples": {"epoch_seconds": ()}},
-            "expected at least one sample of epoch_seconds, got none",
+            "Expected at least one sample of epoch_seconds. Received: samples['epoch_seconds']=()",
         ),
         (
             {"samples": {"epoch_seconds": (1.0,), "accuracy": ()}},
-            "expected at least one sample of accuracy, got none",
+            "Expected at least one sample of accuracy. Received: samples['accuracy']=()",
         ),
         (
             {"data_source": "fake"},
-            "expected data_source to be 'real' or 'synthetic', got 'fake'",
+            "Expected data_source to be 'real' or 'synthetic'. Received: data_source='fake'",
         ),
     ],
 )

@@ -118,7 +118,7 @@ def test_absolute_lower_is_better_rule() -> None:
         ),
         (
             MetricTolerance(THROUGHPUT, 0.5),
-            "at least 0.667x the baseline, 50% worse (higher is better)",
+            "at least 0.6667x the baseline, 50% worse (higher is better)",
         ),
         (MetricTolerance(MEMORY, 0.1), "at most 1.1x the baseline, 10% worse (lower is better)"),
         (
@@ -206,7 +206,7 @@ def test_bare_value_without_a_relative_metric_is_refused() -> None:
         ("speed=10%", "speed", ""),
         ("epoch_secs=10%", "epoch_secs", " (did you mean 'epoch_seconds'?)"),
         ("epoch_seconds=10%,accuracyy=2pt", "accuracyy", " (did you mean 'accuracy'?)"),
-        ("epoch=10%", "epoch", " (did you mean 'epoch_time'?)"),
+        ("epoch=10%", "epoch", " (did you mean 'epoch_seconds'?)"),
     ],
 )
 def test_unknown_metric_names_say_what_is_known(text: str, name: str, hint: str) -> None:
@@ -231,15 +231,15 @@ def test_bad_value_is_named() -> None:
     with pytest.raises(argparse.ArgumentTypeError) as info:
         parse_tolerances("epoch_seconds=20%,accuracy=2%", REGISTRY)
     assert str(info.value) == (
-        "expected a tolerance in absolute points such as '2pt' or '0.02' (a fraction below "
-        "1); '%' is ambiguous here (points or a share of the baseline?), so write 'pt' for "
-        "percentage points, got '2%'"
+        "accuracy: expected a tolerance in absolute points such as '2pt' or '0.02' (a fraction "
+        "below 1); '%' is ambiguous here (points or a share of the baseline?), so write 'pt' "
+        "for percentage points, got '2%'"
     )
     with pytest.raises(argparse.ArgumentTypeError) as info:
         parse_tolerances("epoch_seconds=20", REGISTRY)
     assert str(info.value) == (
-        "expected a relative tolerance such as '20%' or '0.2' (a fraction below 1 without "
-        "'%'), got '20'"
+        "epoch_seconds: expected a relative tolerance such as '20%' or '0.2' (a fraction "
+        "below 1 without '%'), got '20'"
     )
 
 
@@ -330,13 +330,29 @@ def test_overrides_ignore_other_and_unknown_settings() -> None:
     assert overrides == ToleranceOverrides({})
 
 
+def test_overrides_refuse_a_name_and_its_alias_together() -> None:
+    settings = {"tolerance_epoch_time": "20%", "tolerance_epoch_seconds": "30%"}
+    with pytest.raises(ValueError) as info:
+        overrides_from_settings(settings, REGISTRY, source=SOURCE)
+    assert str(info.value) == (
+        f"In {SOURCE}: Expected one tolerance setting per metric. Received: "
+        "tolerance_epoch_time and tolerance_epoch_seconds, both for epoch_seconds"
+    )
+
+
+def test_an_unknown_metric_name_suggests_the_current_name_before_an_old_one() -> None:
+    with pytest.raises(argparse.ArgumentTypeError) as info:
+        parse_tolerances("epoch=10%", REGISTRY)
+    assert "(did you mean 'epoch_seconds'?)" in str(info.value)
+
+
 @pytest.mark.parametrize("value", [[0.2], True, {"x": 1}])
 def test_overrides_reject_wrong_types(value: object) -> None:
     with pytest.raises(ValueError) as info:
         overrides_from_settings({"tolerance_epoch_seconds": value}, REGISTRY, source=SOURCE)
     assert str(info.value) == (
-        f"In {SOURCE}: expected tolerance_epoch_seconds to be a number or a string such as "
-        f"'20%' or '2pt', got {value!r}"
+        f"In {SOURCE}: Expected tolerance_epoch_seconds to be a number or a string such as "
+        f"'20%' or '2pt'. Received: tolerance_epoch_seconds={value!r}"
     )
 
 

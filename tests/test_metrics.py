@@ -101,8 +101,8 @@ def test_duplicate_name_is_refused() -> None:
     with pytest.raises(ValueError) as info:
         registry.register(_metric(name="accuracy"))
     assert str(info.value) == (
-        "expected a metric name not declared yet, got 'accuracy' (already declared by the "
-        "metric 'accuracy')"
+        "Expected a metric name not declared yet. Received: name='accuracy', already declared "
+        "by the metric 'accuracy'"
     )
 
 
@@ -111,8 +111,8 @@ def test_duplicate_alias_is_refused_and_nothing_registered() -> None:
     with pytest.raises(ValueError) as info:
         registry.register(_metric(name="wall_time", aliases=("epoch_time",)))
     assert str(info.value) == (
-        "expected a metric name not declared yet, got 'epoch_time' (already declared by the "
-        "metric 'epoch_seconds')"
+        "Expected a metric name not declared yet. Received: name='epoch_time', already declared "
+        "by the metric 'epoch_seconds'"
     )
     assert registry.names() == ("epoch_seconds", "accuracy")
     assert registry.get("wall_time") is None
@@ -122,8 +122,8 @@ def test_name_clashing_with_an_alias_is_refused() -> None:
     with pytest.raises(ValueError) as info:
         MetricRegistry([*BUILTIN_METRICS, _metric(name="images_per_second")])
     assert str(info.value) == (
-        "expected a metric name not declared yet, got 'images_per_second' (already declared "
-        "by the metric 'epoch_seconds')"
+        "Expected a metric name not declared yet. Received: name='images_per_second', already "
+        "declared by the metric 'epoch_seconds'"
     )
 
 
@@ -145,14 +145,15 @@ def test_invalid_names_are_refused(changes: dict[str, Any], bad: str) -> None:
     with pytest.raises(ValueError) as info:
         _metric(**changes)
     assert str(info.value) == (
-        f"expected a metric name of lower-case letters, digits and underscores, got {bad!r}"
+        "Expected a metric name of lower-case letters, digits and underscores. "
+        f"Received: name={bad!r}"
     )
 
 
 def test_invalid_better_is_refused() -> None:
     with pytest.raises(ValueError) as info:
         _metric(better="up")
-    assert str(info.value) == "expected better to be 'lower' or 'higher', got 'up'"
+    assert str(info.value) == "Expected better to be 'lower' or 'higher'. Received: better='up'"
 
 
 @pytest.mark.parametrize(
@@ -160,17 +161,18 @@ def test_invalid_better_is_refused() -> None:
     [
         (
             {"default_tolerance": 0.0},
-            "expected peak_memory default_tolerance to be a finite number above 0 (figures are "
-            "never exactly repeatable, so a zero tolerance can only report noise), got 0.0",
+            "Expected the default_tolerance of peak_memory to be a finite number above 0: "
+            "figures are never exactly repeatable, so a zero tolerance can only report noise. "
+            "Received: 0.0",
         ),
         (
             {"default_tolerance": "10%"},
-            "expected peak_memory default_tolerance to be a number, got '10%'",
+            "Expected the default_tolerance of peak_memory to be a number. Received: '10%'",
         ),
         (
             {"name": "top5", "relative": False, "fraction": True, "default_tolerance": 2.0},
-            "expected top5 default_tolerance to be below 1 (a difference of fractions: 0.02 is "
-            "2 points), got 2.0",
+            "Expected the default_tolerance of top5 to be below 1: it is a difference of "
+            "fractions, 0.02 is 2 points. Received: 2.0",
         ),
     ],
 )
@@ -325,37 +327,38 @@ def test_check_tolerance_accepts(metric: Metric, value: float) -> None:
 @pytest.mark.parametrize(
     ("metric", "value", "message"),
     [
-        (EPOCH_SECONDS, True, "expected t to be a number, got True"),
-        (EPOCH_SECONDS, "20%", "expected t to be a number, got '20%'"),
-        (EPOCH_SECONDS, None, "expected t to be a number, got None"),
+        (EPOCH_SECONDS, True, "Expected t to be a number. Received: True"),
+        (EPOCH_SECONDS, "20%", "Expected t to be a number. Received: '20%'"),
+        (EPOCH_SECONDS, None, "Expected t to be a number. Received: None"),
         (
             EPOCH_SECONDS,
             0,
-            "expected t to be a finite number above 0 (figures are never exactly repeatable, "
-            "so a zero tolerance can only report noise), got 0",
+            "Expected t to be a finite number above 0: figures are never exactly repeatable, "
+            "so a zero tolerance can only report noise. Received: 0",
         ),
         (
             GPU_MB,
             -1.0,
-            "expected t to be a finite number above 0 (figures are never exactly repeatable, "
-            "so a zero tolerance can only report noise), got -1.0",
+            "Expected t to be a finite number above 0: figures are never exactly repeatable, "
+            "so a zero tolerance can only report noise. Received: -1.0",
         ),
         (
             EPOCH_SECONDS,
             math.inf,
-            "expected t to be a finite number above 0 (figures are never exactly repeatable, "
-            "so a zero tolerance can only report noise), got inf",
+            "Expected t to be a finite number above 0: figures are never exactly repeatable, "
+            "so a zero tolerance can only report noise. Received: inf",
         ),
         (
             ACCURACY,
             math.nan,
-            "expected t to be a finite number above 0 (figures are never exactly repeatable, "
-            "so a zero tolerance can only report noise), got nan",
+            "Expected t to be a finite number above 0: figures are never exactly repeatable, "
+            "so a zero tolerance can only report noise. Received: nan",
         ),
         (
             ACCURACY,
             1.0,
-            "expected t to be below 1 (a difference of fractions: 0.02 is 2 points), got 1.0",
+            "Expected t to be below 1: it is a difference of fractions, 0.02 is 2 points. "
+            "Received: 1.0",
         ),
     ],
 )

@@ -236,11 +236,13 @@ class Comparison:
                 "To record these figures as its baseline, run:",
                 f"  {accept_command}",
             ]
-        else:
+        elif self.metrics:
             changes = ", ".join(
                 f"{m.metric.name} {m.metric.format_change_short(m.change)}" for m in self.metrics
             )
             lines = [f"Training performance of {node} is within its tolerances: {changes}."]
+        else:
+            lines = [f"No metric of {node} could be compared with its baseline.", *self.notes]
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:

@@ -133,16 +133,24 @@ class Figures:
 
     def __post_init__(self) -> None:
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int):
-            raise ValueError(f"expected batch_size to be a whole number, got {self.batch_size!r}")
+            raise ValueError(
+                "Expected batch_size to be a whole number. "
+                f"Received: batch_size={self.batch_size!r}"
+            )
         if self.batch_size < 1:
-            raise ValueError(f"expected batch_size to be at least 1, got {self.batch_size!r}")
+            raise ValueError(
+                f"Expected batch_size to be at least 1. Received: batch_size={self.batch_size!r}"
+            )
         if self.data_source not in DATA_SOURCES:
             raise ValueError(
-                f"expected data_source to be 'real' or 'synthetic', got {self.data_source!r}"
+                "Expected data_source to be 'real' or 'synthetic'. "
+                f"Received: data_source={self.data_source!r}"
             )
         for name, values in self.samples.items():
             if not values:
-                raise ValueError(f"expected at least one sample of {name}, got none")
+                raise ValueError(
+                    f"Expected at least one sample of {name}. Received: samples[{name!r}]=()"
+                )
 
     def setup(self) -> dict[str, object]:
         """The fields that make two figure sets comparable."""

@@ -404,8 +404,12 @@ class _Reader:
             try:
                 metric.check_tolerance(limit, where=name)
             except ValueError:
-                form = f"a valid tolerance ({metric.tolerance_form()})"
-                self.fail(f"{where}.{name}", form, limit)
+                kind = (
+                    "a number above 0"
+                    if metric.relative or not metric.fraction
+                    else "a number above 0 and below 1"
+                )
+                self.fail(f"{where}.{name}", f"a valid tolerance, {kind}", limit)
 
     def history(self, where: str, value: object) -> tuple[HistoryRecord, ...]:
         if not isinstance(value, list):

@@ -66,7 +66,7 @@ class MetricTolerance:
         if metric.relative:
             side = "at most" if metric.better == "lower" else "at least"
             return (
-                f"{side} {self.worse_bound():.3g}x the baseline, {self.limit:.0%} "
+                f"{side} {self.worse_bound():.4g}x the baseline, {self.limit * 100:.3g}% "
                 f"{'slower' if metric.unit == 's' else 'worse'} ({metric.better} is better)"
             )
         direction = "below" if metric.better == "higher" else "above"
@@ -115,16 +115,17 @@ class Tolerances:
         return cls({str(name): float(value) for name, value in data.items()})
 
 
-def _metric_named(registry: MetricRegistry, name: str, form_error: str) -> Metric:
+def _metric_named(registry: MetricRegistry, name: str) -> Metric:
     metric = registry.get(name)
     if metric is None:
         import difflib
 
+        # An old alias that is close suggests its metric's current name.
         close = difflib.get_close_matches(name, registry.accepted_names(), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        found = registry.get(close[0]) if close else None
+        hint = f" (did you mean {found.name!r}?)" if found else ""
         raise argparse.ArgumentTypeError(
             f"expected metric names among {', '.join(registry.names())}, got {name!r}{hint}"
-            + (f"; {form_error}" if form_error else "")
         )
     return metric
 
@@ -155,12 +156,15 @@ def parse_tolerances(text: str, registry: MetricRegistry) -> ToleranceOverrides:
         name, sep, value_text = (part.strip() for part in item.partition("="))
         if not sep or not name:
             raise argparse.ArgumentTypeError(form)
-        metric = _metric_named(registry, name, "")
+        metric = _metric_named(registry, name)
         if metric.name in limits:
             raise argparse.ArgumentTypeError(
                 f"expected each metric once, got {metric.name!r} twice in {text!r}"
             )
-        limits[metric.name] = metric.parse_tolerance(value_text)
+        try:
+            limits[metric.name] = metric.parse_tolerance(value_text)
+        except argparse.ArgumentTypeError as error:
+            raise argparse.ArgumentTypeError(f"{name}: {error}") from None
     return ToleranceOverrides(limits)
 
 
@@ -194,16 +198,23 @@ def overrides_from_settings(
         ValueError: a malformed value, naming ``source``.
     """
     limits: dict[str, float] = {}
+    set_by: dict[str, str] = {}
     for key, value in settings.items():
         if not key.startswith(SETTING_PREFIX) or value is None:
             continue
         metric = registry.get(key.removeprefix(SETTING_PREFIX))
         if metric is None:
             continue  # unknown keys are reported by the settings check
+        if metric.name in set_by:
+            raise ValueError(
+                f"In {source}: Expected one tolerance setting per metric. Received: "
+                f"{set_by[metric.name]} and {key}, both for {metric.name}"
+            )
+        set_by[metric.name] = key
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
             raise ValueError(
-                f"In {source}: expected {key} to be a number or a string such as "
-                f"'20%' or '2pt', got {value!r}"
+                f"In {source}: Expected {key} to be a number or a string such as "
+                f"'20%' or '2pt'. Received: {key}={value!r}"
             )
         try:
             text = value if isinstance(value, str) else _positional(value)
