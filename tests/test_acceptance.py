@@ -6,10 +6,13 @@ once per process, as it is for a user.
 
 from __future__ import annotations
 
-import json
 import textwrap
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from conftest import ResultsReader
 
 TINY = textwrap.dedent(
     """
@@ -62,12 +65,6 @@ TINY = textwrap.dedent(
 )
 
 
-@pytest.fixture(autouse=True)
-def wide_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
-    # A fixed width, so that lines are matched whole rather than folded.
-    monkeypatch.setenv("COLUMNS", "200")
-
-
 @pytest.fixture
 def project(pytester: pytest.Pytester) -> pytest.Pytester:
     pytester.makepyfile(tinymodels=TINY)
@@ -110,7 +107,9 @@ def test_passing_run_prints_epoch_table_and_summary(project: pytest.Pytester) ->
     assert "\x1b[" not in output
 
 
-def test_accuracy_failure_states_measured_threshold_and_dataset(project: pytest.Pytester) -> None:
+def test_accuracy_failure_states_measured_threshold_and_dataset(
+    project: pytest.Pytester, read_results: ResultsReader
+) -> None:
     _write_test(
         project,
         """
@@ -131,7 +130,7 @@ def test_accuracy_failure_states_measured_threshold_and_dataset(project: pytest.
         ]
     )
     assert "Traceback" not in result.stdout.str()
-    (test,) = json.loads((project.path / "out.json").read_text())["tests"]
+    (test,) = read_results("out.json")["tests"]
     assert test["verdict"] == "failed"
     assert test["failure"].startswith("Accuracy of tiny_cnn on random_labels (real data,")
     assert test["accuracy_checks"][0]["passed"] is False
@@ -247,15 +246,17 @@ def test_quiet_prints_summary_without_epoch_tables(project: pytest.Pytester) -> 
     result.stdout.no_fnmatch_line("*warm-up*")
 
 
-def test_no_terminal_prints_nothing(project: pytest.Pytester) -> None:
+def test_no_terminal_prints_nothing(project: pytest.Pytester, read_results: ResultsReader) -> None:
     _write_test(project, PASSING)
     result = project.runpytest_subprocess("-p", "no:terminal", "--cnnperf-json=out.json")
     assert result.ret == pytest.ExitCode.OK
     assert result.stdout.str().strip() == ""
-    assert json.loads((project.path / "out.json").read_text())["tests"][0]["verdict"] == "new"
+    assert read_results("out.json")["tests"][0]["verdict"] == "new"
 
 
-def test_xdist_merges_results_and_controller_writes_json(project: pytest.Pytester) -> None:
+def test_xdist_merges_results_and_controller_writes_json(
+    project: pytest.Pytester, read_results: ResultsReader
+) -> None:
     _write_test(
         project,
         """
@@ -273,17 +274,17 @@ def test_xdist_merges_results_and_controller_writes_json(project: pytest.Pyteste
     rows = [line for line in stdout.splitlines() if "test_batches[" in line and " new " in line]
     assert len(rows) == 3
     assert rows == sorted(rows)
-    document = json.loads((project.path / "res.json").read_text())
+    document = read_results("res.json")
     assert [t["batch_size"] for t in document["tests"]] == [16, 32, 64]
     workers = {t["runs"][0]["device"] for t in document["tests"]}
     assert workers == {"/device:CPU:0"}
 
 
-def test_results_json_schema(project: pytest.Pytester) -> None:
+def test_results_json_schema(project: pytest.Pytester, read_results: ResultsReader) -> None:
     _write_test(project, PASSING)
     result = project.runpytest_subprocess("--cnnperf-json=results.json", "--cnnperf-seed=7")
     result.assert_outcomes(passed=1)
-    document = json.loads((project.path / "results.json").read_text())
+    document = read_results("results.json")
     assert document["schema_version"] == 2
     assert document["interrupted"] is False
     env = document["environment"]
@@ -359,7 +360,9 @@ def test_early_stopping_stops_on_validation_loss(project: pytest.Pytester) -> No
     assert images == 270  # 300 training images less the 10% held out for validation
 
 
-def test_same_seed_repeats_the_same_training(project: pytest.Pytester) -> None:
+def test_same_seed_repeats_the_same_training(
+    project: pytest.Pytester, read_results: ResultsReader
+) -> None:
     _write_test(project, PASSING.replace("cnnperf.check_accuracy(result, at_least=0.6)", ""))
     losses = []
     for name in ("a.json", "b.json", "c.json"):
@@ -368,7 +371,7 @@ def test_same_seed_repeats_the_same_training(project: pytest.Pytester) -> None:
             f"--cnnperf-json={name}", "--cnnperf-deterministic", f"--cnnperf-seed={seed}"
         )
         result.assert_outcomes(passed=1)
-        (test,) = json.loads((project.path / name).read_text())["tests"]
+        (test,) = read_results(name)["tests"]
         losses.append(([e["loss"] for e in test["epochs"]], test["accuracy"]))
     assert losses[0] == losses[1]
     assert losses[0] != losses[2]

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import textwrap
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
+if TYPE_CHECKING:
+    from conftest import ResultsReader
+
 from pytest_cnnperf import environment
-from pytest_cnnperf.baselines import HardwareKey
 
 BUSY = textwrap.dedent(
     """
@@ -64,21 +67,10 @@ NODE = "test_perf.py::test_busy[busy_cnn-synthetic]"
 NODE_PATTERN = "test_perf.py::test_busy[[]busy_cnn-synthetic[]]"
 
 
-@pytest.fixture(autouse=True)
-def wide_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("COLUMNS", "200")
-
-
 @pytest.fixture
 def project(pytester: pytest.Pytester) -> pytest.Pytester:
     pytester.makepyfile(test_perf=BUSY)
     return pytester
-
-
-def baseline_file(root: Path) -> Path:
-    key = environment.describe_hardware(gpu=False, precision="float32")
-    assert key == HardwareKey("cpu", key.device_model, key.device_count, "float32")
-    return root / "baselines" / f"{key.slug()}.json"
 
 
 def run(
@@ -89,7 +81,10 @@ def run(
 
 
 def test_save_then_compare_passes_and_history_keeps_reasons(
-    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    project: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    baseline_file: Path,
+    read_results: ResultsReader,
 ) -> None:
     # Eight epochs a side: enough samples for a confident 'pass'.
     monkeypatch.setenv("BUSY_EPOCHS", "8")
@@ -102,7 +97,7 @@ def test_save_then_compare_passes_and_history_keeps_reasons(
         "first figures",
     )
     first.assert_outcomes(passed=1)
-    path = baseline_file(project.path)
+    path = baseline_file
     first.stdout.fnmatch_lines(
         [f"Accepted the figures of 1 test as baselines in {path} (first figures)."]
     )
@@ -121,7 +116,7 @@ def test_save_then_compare_passes_and_history_keeps_reasons(
     # 'pass', not 'unstable', against the figures just stored.
     again = run(project, monkeypatch, 0, "--cnnperf-tolerance=200%", "--cnnperf-json=again.json")
     again.assert_outcomes(passed=1)
-    (test,) = json.loads((project.path / "again.json").read_text())["tests"]
+    (test,) = read_results("again.json")["tests"]
     epoch = test["comparison"]["metrics"]["epoch_seconds"]
     assert test["verdict"] == "pass", test["comparison"]
     assert epoch["tolerance"] == 2.0 and epoch["baseline_count"] == epoch["current_count"] == 8
@@ -142,10 +137,10 @@ def test_save_then_compare_passes_and_history_keeps_reasons(
 
 
 def test_slowed_model_regresses_with_full_message(
-    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, baseline_file: Path
 ) -> None:
     run(project, monkeypatch, 0, "--cnnperf-update-baselines").assert_outcomes(passed=1)
-    path = baseline_file(project.path)
+    path = baseline_file
     stored = json.loads(path.read_text())
     # Pretend the baseline was accepted under an older TensorFlow.
     stored["entries"][NODE]["software"]["tensorflow"] = "2.0.0"
@@ -193,7 +188,7 @@ def test_warn_mode_does_not_fail_a_regression(
 
 
 def test_new_fails_only_when_a_baseline_is_required(
-    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, baseline_file: Path
 ) -> None:
     plain = run(project, monkeypatch, 0)
     plain.assert_outcomes(passed=1)
@@ -202,7 +197,7 @@ def test_new_fails_only_when_a_baseline_is_required(
     required.assert_outcomes(failed=1)
     required.stdout.fnmatch_lines(
         [
-            f"No baseline for {NODE_PATTERN} on this hardware in {baseline_file(project.path)}*",
+            f"No baseline for {NODE_PATTERN} on this hardware in {baseline_file}*",
             "(--cnnperf-require-baseline makes this a failure.)",
         ]
     )
@@ -240,9 +235,13 @@ def test_new_fails_only_when_a_baseline_is_required(
     ids=["corrupt", "newer", "other-hardware"],
 )
 def test_bad_baseline_file_errors_cleanly_and_stays_untouched(
-    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, content: str, message: str
+    project: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    content: str,
+    message: str,
+    baseline_file: Path,
 ) -> None:
-    path = baseline_file(project.path)
+    path = baseline_file
     path.parent.mkdir()
     path.write_text(content)
     compared = run(project, monkeypatch, 0)
@@ -256,7 +255,7 @@ def test_bad_baseline_file_errors_cleanly_and_stays_untouched(
 
 
 def test_xdist_writes_the_baseline_file_once(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, baseline_file: Path
 ) -> None:
     pytester.makepyfile(
         test_perf=BUSY.replace(
@@ -286,7 +285,7 @@ def test_xdist_writes_the_baseline_file_once(
     result.assert_outcomes(passed=3)
     lines = log.read_text().splitlines()
     assert len(lines) == 1, lines
-    stored = json.loads(baseline_file(pytester.path).read_text())
+    stored = json.loads(baseline_file.read_text())
     assert sorted(stored["entries"]) == [
         f"test_perf.py::test_busy[busy_cnn-{batch}-synthetic]" for batch in (16, 32, 64)
     ]
@@ -360,12 +359,15 @@ def pytest_cnnperf_add_metrics(registry):
 
 
 def test_a_metric_declared_once_reaches_the_baseline_json_and_comparison(
-    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    project: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    baseline_file: Path,
+    read_results: ResultsReader,
 ) -> None:
     project.makeconftest(FINAL_LOSS)
     accepted = run(project, monkeypatch, 0, "--cnnperf-update-baselines")
     accepted.assert_outcomes(passed=1)
-    entry = json.loads(baseline_file(project.path).read_text())["entries"][NODE]
+    entry = json.loads(baseline_file.read_text())["entries"][NODE]
     assert set(entry["metrics"]) == {"epoch_seconds", "accuracy", "final_loss"}
     assert entry["tolerances"]["final_loss"] == 0.5
 
@@ -378,7 +380,7 @@ def test_a_metric_declared_once_reaches_the_baseline_json_and_comparison(
     )
     compared.assert_outcomes(passed=1)
     compared.stdout.fnmatch_lines(["*final loss*", "*busy_cnn*"])
-    (test,) = json.loads((project.path / "out.json").read_text())["tests"]
+    (test,) = read_results("out.json")["tests"]
     assert test["metrics"]["final_loss"]["samples"] == [test["epochs"][-1]["loss"]]
     final_loss = test["comparison"]["metrics"]["final_loss"]
     assert final_loss["tolerance"] == 0.4
@@ -387,11 +389,11 @@ def test_a_metric_declared_once_reaches_the_baseline_json_and_comparison(
 
 
 def test_a_declared_metric_takes_a_per_test_tolerance_and_regresses(
-    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, baseline_file: Path
 ) -> None:
     project.makeconftest(FINAL_LOSS)
     run(project, monkeypatch, 0, "--cnnperf-update-baselines").assert_outcomes(passed=1)
-    path = baseline_file(project.path)
+    path = baseline_file
     stored = json.loads(path.read_text())
     # A baseline loss ten times lower than any run reaches: a regression of final_loss.
     block = stored["entries"][NODE]["metrics"]["final_loss"]
@@ -418,7 +420,7 @@ def test_a_declared_metric_takes_a_per_test_tolerance_and_regresses(
 
 
 def test_outputs_are_hook_implementations_other_plugins_can_add(
-    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, read_results: ResultsReader
 ) -> None:
     project.makeconftest(
         """
@@ -440,11 +442,14 @@ def test_outputs_are_hook_implementations_other_plugins_can_add(
     result.stdout.fnmatch_lines(
         [f"*OUTCOME {NODE_PATTERN} new 1", f"markdown report: {NODE_PATTERN} new"]
     )
-    assert json.loads((project.path / "out.json").read_text())["ci_job"] == "nightly-42"
+    assert read_results("out.json")["ci_job"] == "nightly-42"
 
 
 def test_an_older_baseline_file_is_migrated_and_compared(
-    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    project: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    baseline_file: Path,
+    read_results: ResultsReader,
 ) -> None:
     key = environment.describe_hardware(gpu=False, precision="float32")
     seconds = [0.05, 0.051, 0.049, 0.05]
@@ -484,13 +489,13 @@ def test_an_older_baseline_file_is_migrated_and_compared(
             }
         },
     }
-    path = baseline_file(project.path)
+    path = baseline_file
     path.parent.mkdir()
     path.write_text(json.dumps(version_2))
     compared = run(project, monkeypatch, 0, "--cnnperf-compare=warn", "--cnnperf-json=out.json")
     compared.assert_outcomes(passed=1)
     compared.stdout.fnmatch_lines(["*uses schema version 2; it was read as version 3*"])
-    (test,) = json.loads((project.path / "out.json").read_text())["tests"]
+    (test,) = read_results("out.json")["tests"]
     assert test["comparison"]["metrics"]["epoch_seconds"]["baseline_count"] == 4
     assert test["comparison"]["baseline"]["accepted_by"] == "ana@build-3"
     accepted = run(project, monkeypatch, 0, "--cnnperf-update-baselines")

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import gzip
-import json
 import textwrap
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from conftest import ResultsReader
 
 MNIST_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 
@@ -50,14 +53,15 @@ TESTS = textwrap.dedent(
 def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
     # No data set anywhere but where a test points: an empty Keras cache, no
     # CNNPERF_DATA_DIR.
-    monkeypatch.setenv("COLUMNS", "200")
     monkeypatch.setenv("KERAS_HOME", str(pytester.path / "keras-home"))
     monkeypatch.delenv("CNNPERF_DATA_DIR", raising=False)
     pytester.makepyfile(test_data=TESTS)
     return pytester
 
 
-def test_auto_falls_back_to_synthetic_and_says_so(project: pytest.Pytester) -> None:
+def test_auto_falls_back_to_synthetic_and_says_so(
+    project: pytest.Pytester, read_results: ResultsReader
+) -> None:
     result = project.runpytest_subprocess(
         "--color=no", "--cnnperf-offline", "--cnnperf-json=out.json", "-k", "cifar"
     )
@@ -70,7 +74,7 @@ def test_auto_falls_back_to_synthetic_and_says_so(project: pytest.Pytester) -> N
             "*tiny_cnn*cifar10 (synthetic)*failed*",
         ]
     )
-    (test,) = json.loads((project.path / "out.json").read_text())["tests"]
+    (test,) = read_results("out.json")["tests"]
     assert test["data_source"] == "synthetic"
     assert test["runs"][0]["fallback_reason"]
     assert test["params"] == (3 * 3 * 3 * 8 + 8) + (15 * 15 * 8 * 10 + 10)
@@ -117,7 +121,9 @@ def test_truncated_gzip_file_is_reported_once(project: pytest.Pytester) -> None:
     assert "Traceback" not in output
 
 
-def test_real_mnist_digits_from_the_data_dir(project: pytest.Pytester) -> None:
+def test_real_mnist_digits_from_the_data_dir(
+    project: pytest.Pytester, read_results: ResultsReader
+) -> None:
     result = project.runpytest_subprocess(
         "--color=no",
         f"--cnnperf-data-dir={MNIST_DIR}",
@@ -127,7 +133,7 @@ def test_real_mnist_digits_from_the_data_dir(project: pytest.Pytester) -> None:
         "mnist",
     )
     result.assert_outcomes(passed=1)
-    (test,) = json.loads((project.path / "out.json").read_text())["tests"]
+    (test,) = read_results("out.json")["tests"]
     assert test["data_source"] == "real"
     assert test["accuracy"] >= 0.8
     assert test["accuracy_checks"] == [

@@ -294,11 +294,6 @@ def sections(output: str) -> dict[str, str]:
     return dict(zip(parts[1::2], parts[2::2], strict=True))
 
 
-@pytest.fixture(autouse=True)
-def wide_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("COLUMNS", "200")
-
-
 def test_each_mistake_fails_its_test_with_one_message(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         test_mistakes=PROJECT + "".join(textwrap.dedent(body) for _, body, _ in MISTAKES)
