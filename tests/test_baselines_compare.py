@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
+from metric_helpers import custom_metric
 
 from pytest_cnnperf.baselines import (
     BaselineEntry,
@@ -20,7 +21,7 @@ from pytest_cnnperf.baselines import (
     compare,
     software_changes,
 )
-from pytest_cnnperf.metrics import BUILTIN_METRICS, Metric, MetricRegistry
+from pytest_cnnperf.metrics import BUILTIN_METRICS, MetricRegistry
 
 NODE = "tests/test_zoo.py::test_train[lenet5-mnist]"
 SOFTWARE = {"python": "3.11.7", "tensorflow": "2.20.0", "keras": "3.15.1"}
@@ -30,29 +31,11 @@ PROVENANCE = Provenance("2026-01-05T10:30:15+00:00", "ana@build-3", "first run")
 REGISTRY = MetricRegistry()
 
 
-def _no_samples(outcome: object) -> Sequence[float]:
-    return ()
-
-
 #: A noisy relative metric declared by a test: peak memory, lower is better.
-MEMORY = Metric(
-    name="peak_memory",
-    unit="MB",
-    better="lower",
-    relative=True,
-    default_tolerance=0.1,
-    read=_no_samples,
-    description="peak device memory of the run",
-)
+MEMORY = custom_metric()
 #: A noisy absolute metric that is not a fraction: validation loss, lower is better.
-LOSS = Metric(
-    name="val_loss",
-    unit="nats",
-    better="lower",
-    relative=False,
-    default_tolerance=0.1,
-    read=_no_samples,
-    description="validation loss after training",
+LOSS = custom_metric(
+    name="val_loss", unit="nats", relative=False, description="validation loss after training"
 )
 CUSTOM = MetricRegistry([*BUILTIN_METRICS, MEMORY, LOSS])
 

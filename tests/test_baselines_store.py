@@ -6,7 +6,7 @@ import copy
 import json
 import os
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from metric_helpers import custom_metric
 
 from pytest_cnnperf.baselines import (
     SCHEMA_VERSION,
@@ -42,7 +43,7 @@ from pytest_cnnperf.baselines.store import (
     migrate_2_to_3,
     serialize,
 )
-from pytest_cnnperf.metrics import BUILTIN_METRICS, Metric, MetricRegistry
+from pytest_cnnperf.metrics import BUILTIN_METRICS, MetricRegistry
 
 KEY = HardwareKey("cpu", "Intel(R) Xeon(R) Platinum 8375C CPU @ 2.90GHz", 2, "float32")
 OTHER_KEY = HardwareKey("cpu", "Intel(R) Xeon(R) Platinum 8375C CPU @ 2.90GHz", 4, "float32")
@@ -52,19 +53,7 @@ REGISTRY = MetricRegistry()
 PROVENANCE = Provenance("2026-01-05T10:30:15+00:00", "ana@build-3", "first")
 
 
-def _no_samples(outcome: object) -> Sequence[float]:
-    return ()
-
-
-GPU_MEMORY = Metric(
-    name="gpu_memory",
-    unit="MB",
-    better="lower",
-    relative=True,
-    default_tolerance=0.1,
-    read=_no_samples,
-    description="peak GPU memory",
-)
+GPU_MEMORY = custom_metric(name="gpu_memory", description="peak GPU memory")
 WITH_MEMORY = MetricRegistry([*BUILTIN_METRICS, GPU_MEMORY])
 
 # A version-1 file as an earlier pytest-cnnperf wrote it: single medians per

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
-from typing import Any
 
 import pytest
+from metric_helpers import custom_metric
 
 from pytest_cnnperf.baselines import (
     MetricTolerance,
@@ -17,28 +16,13 @@ from pytest_cnnperf.baselines import (
     parse_tolerances,
     resolve_tolerances,
 )
-from pytest_cnnperf.metrics import ACCURACY, BUILTIN_METRICS, EPOCH_SECONDS, Metric, MetricRegistry
+from pytest_cnnperf.metrics import ACCURACY, BUILTIN_METRICS, EPOCH_SECONDS, MetricRegistry
 
 REGISTRY = MetricRegistry()
 SOURCE = "the cnnperf marker of t.py::a"
 
 
-def _no_samples(outcome: object) -> Sequence[float]:
-    return ()
-
-
-def _metric(**changes: Any) -> Metric:
-    values: dict[str, Any] = {
-        "name": "peak_memory",
-        "unit": "MB",
-        "better": "lower",
-        "relative": True,
-        "default_tolerance": 0.1,
-        "read": _no_samples,
-        "description": "peak device memory of the run",
-    }
-    values.update(changes)
-    return Metric(**values)
+_metric = custom_metric
 
 
 MEMORY = _metric()

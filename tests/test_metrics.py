@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import math
-from collections.abc import Sequence
 from typing import Any
 
 import pytest
+from metric_helpers import custom_metric
 
 from pytest_cnnperf.metrics import (
     ACCURACY,
@@ -23,24 +23,7 @@ from pytest_cnnperf.metrics import (
     parse_relative,
 )
 
-
-def _no_samples(outcome: object) -> Sequence[float]:
-    return ()
-
-
-def _metric(**changes: Any) -> Metric:
-    """A custom metric: peak memory in MB, relative, lower is better, unless changed."""
-    values: dict[str, Any] = {
-        "name": "peak_memory",
-        "unit": "MB",
-        "better": "lower",
-        "relative": True,
-        "default_tolerance": 0.1,
-        "read": _no_samples,
-        "description": "peak device memory of the run",
-    }
-    values.update(changes)
-    return Metric(**values)
+_metric = custom_metric
 
 
 #: An absolute metric that is not a fraction: a difference in MB is judged.

@@ -6,6 +6,7 @@ import json
 from collections.abc import Sequence
 
 import pytest
+from metric_helpers import custom_metric
 
 from pytest_cnnperf.baselines import (
     BaselineEntry,
@@ -15,7 +16,7 @@ from pytest_cnnperf.baselines import (
     Verdict,
     compare,
 )
-from pytest_cnnperf.metrics import BUILTIN_METRICS, Metric, MetricRegistry
+from pytest_cnnperf.metrics import BUILTIN_METRICS, MetricRegistry
 from pytest_cnnperf.outcome import TestOutcome
 from pytest_cnnperf.results import AccuracyCheck, EpochResult, TrainResult
 
@@ -29,12 +30,9 @@ def _steps(outcome: TestOutcome) -> Sequence[float]:
 
 
 #: A metric a plugin might add, read from the same outcome.
-STEPS = Metric(
+STEPS = custom_metric(
     name="steps_per_epoch",
     unit="steps",
-    better="lower",
-    relative=True,
-    default_tolerance=0.1,
     read=_steps,
     description="training steps of each measured epoch",
 )
