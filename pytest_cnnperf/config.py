@@ -116,15 +116,13 @@ def _resolve(config: pytest.Config, option: opts.Option) -> Any:
     if not option.ini:
         return None
     raw = config.getini(option.ini)
-    if option.is_flag:
-        return bool(raw)
     if raw in ("", None):
         raw = option.default
     if not raw:
-        return None
-    assert option.parse is not None
+        return False if option.is_flag else None
+    parse = opts.parse_bool if option.parse is None else option.parse
     try:
-        return option.parse(str(raw))
+        return parse(str(raw))
     except argparse.ArgumentTypeError as exc:
         raise pytest.UsageError(f"ini option {option.ini} = {raw!r}: {exc}") from None
 

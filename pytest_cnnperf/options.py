@@ -120,7 +120,11 @@ def parse_path(text: str) -> str:
 
 @dataclass(frozen=True)
 class Option:
-    """One ``--cnnperf-*`` option and its ini twin (``ini`` empty when none)."""
+    """One ``--cnnperf-*`` option and its ini twin (``ini`` empty when none).
+
+    A flag (``parse`` None) is a ``store_true`` option; its ini twin is parsed
+    with ``parse_bool``.
+    """
 
     flag: str
     dest: str
@@ -128,7 +132,6 @@ class Option:
     metavar: str | None
     parse: Callable[[str], Any] | None
     ini: str
-    ini_type: str = "string"
     default: str | None = None
 
     @property
@@ -144,7 +147,6 @@ OPTIONS: tuple[Option, ...] = (
         None,
         None,
         "cnnperf_gpu",
-        "bool",
     ),
     Option(
         "--cnnperf-device",
@@ -181,7 +183,6 @@ OPTIONS: tuple[Option, ...] = (
         None,
         None,
         "cnnperf_deterministic",
-        "bool",
     ),
     Option(
         "--cnnperf-precision",
@@ -225,7 +226,6 @@ OPTIONS: tuple[Option, ...] = (
         None,
         None,
         "cnnperf_offline",
-        "bool",
     ),
     Option(
         "--cnnperf-baseline-dir",
@@ -290,7 +290,6 @@ OPTIONS: tuple[Option, ...] = (
         None,
         None,
         "cnnperf_require_baseline",
-        "bool",
     ),
     Option(
         "--cnnperf-strict",
@@ -300,7 +299,6 @@ OPTIONS: tuple[Option, ...] = (
         None,
         None,
         "cnnperf_strict",
-        "bool",
     ),
 )
 
@@ -327,17 +325,12 @@ def add_options(parser: pytest.Parser) -> None:
                 help=option.help.replace("%", "%%"),  # argparse formats help with %
             )
         if option.ini:
-            if option.ini_type == "bool":
-                parser.addini(
-                    option.ini,
-                    help=f"ini twin of {option.flag}: {option.help}",
-                    type="bool",
-                    default=False,
-                )
-            else:
-                parser.addini(
-                    option.ini,
-                    help=f"ini twin of {option.flag}: {option.help}",
-                    type="string",
-                    default=option.default or "",
-                )
+            # Boolean keys too are read as strings and parsed with parse_bool, so that a
+            # bad value is reported with its key (pytest's own bool type names neither).
+            form = ", true or false" if option.is_flag else ""
+            parser.addini(
+                option.ini,
+                help=f"ini twin of {option.flag}{form}: {option.help}",
+                type="string",
+                default=option.default or "",
+            )
