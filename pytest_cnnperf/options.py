@@ -196,7 +196,8 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "--cnnperf-json",
         "cnnperf_json",
-        "write the results as JSON to PATH (default: no file)",
+        "write the results as JSON to PATH, checked at start; a relative path starts where "
+        "pytest was started (default: no file)",
         "PATH",
         parse_path,
         "cnnperf_json",

@@ -1,4 +1,4 @@
-"""Acceptance tests of bad settings, through pytester.
+"""Acceptance tests of bad paths and settings, through pytester.
 
 Runs that train happen in a subprocess (TensorFlow's set-up is once per
 process); usage errors, found before any test runs, are checked in process.
@@ -7,13 +7,25 @@ Every message is matched whole, said once, and never with a traceback.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
+from test_acceptance_baselines import BUSY, NODE, run
+
+from pytest_cnnperf import environment
 
 
 @pytest.fixture(autouse=True)
 def wide_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "200")
     monkeypatch.setenv("BUSY_EPOCHS", "2")
+
+
+def baseline_file(root: Path) -> Path:
+    """Where a CPU float32 run on this machine keeps its baselines in the project at ``root``."""
+    key = environment.describe_hardware(gpu=False, precision="float32")
+    return root / "baselines" / f"{key.slug()}.json"
 
 
 def said_once(result: pytest.RunResult, text: str) -> None:
@@ -24,12 +36,14 @@ def said_once(result: pytest.RunResult, text: str) -> None:
     assert "During handling of the above exception" not in output
 
 
-# --------------------------------------------------------------------------- settings
+# --------------------------------------------------------------------------- paths at start
 
 
 @pytest.fixture
 def plain(pytester: pytest.Pytester) -> pytest.Pytester:
     pytester.makepyfile(test_nothing="def test_nothing():\n    pass\n")
+    (pytester.path / "afile").write_text("a regular file\n")
+    (pytester.path / "adir").mkdir()
     return pytester
 
 
@@ -37,12 +51,54 @@ def plain(pytester: pytest.Pytester) -> pytest.Pytester:
     ("args", "ini", "message"),
     [
         (
+            ["--cnnperf-json=afile/out.json"],
+            "",
+            "argument --cnnperf-json: expected a file, got {root}/afile/out.json, below "
+            "{root}/afile, which is a file",
+        ),
+        (
+            ["--cnnperf-json=adir"],
+            "",
+            "argument --cnnperf-json: expected a regular file, got {root}/adir, which is a "
+            "directory",
+        ),
+        (
+            [],
+            "cnnperf_json = afile/out.json",
+            "ini option cnnperf_json = 'afile/out.json': expected a file, got "
+            "{root}/afile/out.json, below {root}/afile, which is a file",
+        ),
+        (
+            ["--cnnperf-baseline-dir=afile"],
+            "",
+            "argument --cnnperf-baseline-dir: expected a directory, got {root}/afile, which is "
+            "a file",
+        ),
+        (
+            ["--cnnperf-baseline-dir=afile/deeper", "--cnnperf-update-baselines"],
+            "",
+            "argument --cnnperf-baseline-dir: expected a directory, got {root}/afile/deeper, "
+            "below {root}/afile, which is a file",
+        ),
+        (
+            [],
+            "cnnperf_baseline_dir = afile",
+            "ini option cnnperf_baseline_dir = 'afile': expected a directory, got "
+            "{root}/afile, which is a file",
+        ),
+        (
             [],
             "cnnperf_strict = maybe",
             "ini option cnnperf_strict = 'maybe': expected true or false, got 'maybe'",
         ),
     ],
     ids=[
+        "json-below-a-file",
+        "json-is-a-directory",
+        "json-ini",
+        "baseline-dir-is-a-file",
+        "baseline-dir-below-a-file",
+        "baseline-dir-ini",
         "ini-bool",
     ],
 )
@@ -56,6 +112,18 @@ def test_unusable_settings_stop_the_session_at_start(
     result.stderr.fnmatch_lines([f"ERROR: {text}"])
     said_once(result, text)
     result.stdout.no_fnmatch_line("*passed*")
+
+
+def test_the_default_baseline_dir_when_a_file_stands_there(plain: pytest.Pytester) -> None:
+    (plain.path / "baselines").write_text("a file named like the default directory\n")
+    plain.makeini("[pytest]\n")
+    result = plain.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    text = (
+        "the default --cnnperf-baseline-dir (baselines at the project root): expected a "
+        f"directory, got {plain.path}/baselines, which is a file"
+    )
+    said_once(result, text)
 
 
 @pytest.mark.parametrize(
@@ -77,3 +145,38 @@ def test_ini_booleans_are_read_from_strings(
     result = plain.runpytest()
     assert result.ret == pytest.ExitCode.OK
     result.stdout.fnmatch_lines([f"strict={expected}"])
+
+
+# --------------------------------------------------------------------------- relative paths
+
+
+def test_a_relative_baseline_dir_starts_where_pytest_was_started(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makepyfile(test_perf=BUSY)
+    pytester.makeini("[pytest]\ncnnperf_baseline_dir = from-ini\n")
+    below = pytester.mkdir("below")
+    monkeypatch.chdir(below)
+    key_file = baseline_file(pytester.path).name
+    test_file = str(pytester.path / "test_perf.py")
+
+    given = run(
+        pytester,
+        monkeypatch,
+        0,
+        test_file,
+        "--cnnperf-update-baselines",
+        "--cnnperf-baseline-dir=rel",
+    )
+    given.assert_outcomes(passed=1)
+    given.stdout.fnmatch_lines(
+        [f"Accepted the figures of 1 test as baselines in {below}/rel/{key_file}."]
+    )
+    assert NODE in json.loads((below / "rel" / key_file).read_text())["entries"]
+    assert not (pytester.path / "rel").exists()
+
+    # The ini file's path starts at the project root, wherever pytest was started.
+    from_ini = run(pytester, monkeypatch, 0, test_file, "--cnnperf-update-baselines")
+    from_ini.assert_outcomes(passed=1)
+    assert (pytester.path / "from-ini" / key_file).exists()
+    assert not (below / "from-ini").exists()
