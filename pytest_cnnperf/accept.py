@@ -97,13 +97,20 @@ def write_baselines(
             now=datetime.datetime.now(datetime.timezone.utc),
         )
     except BaselineWriteError as exc:
-        fd, rescue = tempfile.mkstemp(prefix="cnnperf-unsaved-baselines-", suffix=".json")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(exc.document)
+        result.ok = False
+        try:
+            fd, rescue = tempfile.mkstemp(prefix="cnnperf-unsaved-baselines-", suffix=".json")
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(exc.document)
+        except OSError as second:
+            result.messages.append(
+                f"{exc}\nSaving the figures to a temporary file failed too "
+                f"({second.strerror or second}); they are lost."
+            )
+            return result
         result.messages.append(
             f"{exc}\nThe figures that could not be written are saved in {rescue}."
         )
-        result.ok = False
         return result
     except BaselineError as exc:
         result.messages.append(f"{exc}\nNo baseline was updated.")

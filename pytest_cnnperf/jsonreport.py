@@ -2,6 +2,8 @@
 
 ``JsonReport`` implements ``pytest_cnnperf_session_finish``, as any other
 report would; ``pytest_cnnperf_update_json`` lets plugins add to the document.
+A file that cannot be written fails the session without losing the results:
+they are saved to a temporary file whose path is said.
 
 PYTEST_DONT_REWRITE: loaded in every pytest run, so pytest must not parse and
 recompile it for assertion rewriting each time.
@@ -11,7 +13,9 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -108,6 +112,15 @@ def results_document(cfg: CnnperfConfig, report: SessionReport) -> dict[str, Any
     }
 
 
+def serialize(document: Mapping[str, Any]) -> str:
+    """The stored text: every non-finite figure as null, sorted keys, indented.
+
+    Raises:
+        TypeError, ValueError: a value JSON cannot hold (added by a plugin's hook).
+    """
+    return json.dumps(_nulled(document), indent=2, sort_keys=True, allow_nan=False) + "\n"
+
+
 class JsonReport:
     """Writes the results file once, at the end, in the process that writes files."""
 
@@ -121,12 +134,59 @@ class JsonReport:
 
         document = results_document(self.cfg, report)
         self.config.hook.pytest_cnnperf_update_json(document=document, config=self.config)
-        text = json.dumps(document, indent=2, sort_keys=True, allow_nan=False) + "\n"
-        write_text_atomically(self.path, text)
+        try:
+            text = serialize(document)
+        except (TypeError, ValueError) as error:
+            report.error(
+                f"Could not write the results file {self.path}: the document holds a value "
+                f"JSON cannot represent ({error}). A pytest_cnnperf_update_json hook added it; "
+                f"{self.path} was left as it was."
+            )
+            return
+        try:
+            write_text_atomically(self.path, text)
+        except OSError as error:
+            report.error(_unwritten_message(self.path, error, text))
+            return
         if report.outcomes:
             report.notes.append(f"cnnperf results written to {self.path}")
+
+
+def _unwritten_message(path: Path, error: OSError, text: str) -> str:
+    """Say why ``path`` was not written, and where its text was saved instead."""
+    reason = error.strerror or str(error)
+    culprit = error.filename
+    if culprit is not None and os.fspath(culprit) != os.fspath(path):
+        # mkdir's "File exists" names a file that stands where a directory must be.
+        blocked = isinstance(error, (FileExistsError, NotADirectoryError))
+        if blocked and not Path(culprit).is_dir():
+            reason = f"{culprit} is not a directory"
+        else:
+            reason += f": {culprit}"
+    message = f"Could not write the results file {path} ({reason})."
+    try:
+        fd, rescue = tempfile.mkstemp(prefix="cnnperf-unsaved-results-", suffix=".json")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as second:
+        return (
+            f"{message} Saving the results to a temporary file failed too "
+            f"({second.strerror or second}); they are lost."
+        )
+    return f"{message} The results are saved in {rescue}."
 
 
 def _finite(value: float | None) -> float | None:
     """JSON has no NaN or infinity: such a figure is written as null."""
     return value if value is None or math.isfinite(value) else None
+
+
+def _nulled(value: Any) -> Any:
+    """``value`` with every non-finite float, at any depth, replaced by None."""
+    if isinstance(value, float):
+        return _finite(value)
+    if isinstance(value, Mapping):
+        return {name: _nulled(item) for name, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_nulled(item) for item in value]
+    return value

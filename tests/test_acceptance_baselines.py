@@ -337,6 +337,7 @@ def test_unwritable_baseline_directory_keeps_the_figures(
         project, monkeypatch, 0, "--cnnperf-update-baselines", "--cnnperf-baseline-dir=blocked"
     )
     assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*= 1 passed, 1 cnnperf error in *"])
     result.stdout.fnmatch_lines(
         [
             "Could not write the baseline file *blocked/cpu-*.json: *Pass --cnnperf-baseline-dir "

@@ -1,4 +1,4 @@
-"""Acceptance tests of bad paths and settings, through pytester.
+"""Acceptance tests of bad paths and failed writes, through pytester.
 
 Runs that train happen in a subprocess (TensorFlow's set-up is once per
 process); usage errors, found before any test runs, are checked in process.
@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
-from test_acceptance_baselines import BUSY, NODE, run
+from test_acceptance_baselines import BUSY, NODE, NODE_PATTERN, run
 
 from pytest_cnnperf import environment
 
@@ -34,6 +34,10 @@ def said_once(result: pytest.RunResult, text: str) -> None:
     assert output.count(text) == 1, output
     assert "Traceback" not in output
     assert "During handling of the above exception" not in output
+
+
+def final_line(result: pytest.RunResult) -> str:
+    return [line for line in result.stdout.lines if line.strip()][-1]
 
 
 # --------------------------------------------------------------------------- paths at start
@@ -145,6 +149,54 @@ def test_ini_booleans_are_read_from_strings(
     result = plain.runpytest()
     assert result.ret == pytest.ExitCode.OK
     result.stdout.fnmatch_lines([f"strict={expected}"])
+
+
+# --------------------------------------------------------------------------- failed writes
+
+# Stands a regular file where the results directory should be, after the checks at start
+# passed: a file that can no longer be written when the session ends.
+BLOCK_AT_THE_END = """
+from pathlib import Path
+
+import pytest
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session):
+    Path("{name}").write_text("a file where a directory should be")
+"""
+
+
+def test_a_results_file_unwritable_at_the_end_fails_the_session_and_keeps_everything(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makepyfile(test_perf=BUSY)
+    pytester.makeconftest(BLOCK_AT_THE_END.format(name="out"))
+    result = run(
+        pytester, monkeypatch, 0, "--cnnperf-update-baselines", "--cnnperf-json=out/results.json"
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    path = baseline_file(pytester.path)
+    out = pytester.path / "out"
+    result.stdout.fnmatch_lines(
+        [
+            "*cnnperf summary*",
+            f"*{NODE_PATTERN}*busy_cnn*new*",
+            f"Accepted the figures of 1 test as baselines in {path}.",
+            f"Could not write the results file {out}/results.json ({out} is not a directory). "
+            "The results are saved in */cnnperf-unsaved-results-*.json.",
+        ]
+    )
+    said_once(result, f"Could not write the results file {out}/results.json")
+    # The last line does not read like success.
+    assert "1 passed, 1 cnnperf error in " in final_line(result)
+    assert NODE in json.loads(path.read_text())["entries"]
+    rescue = next(
+        line.split("saved in ")[1].rstrip(".") for line in result.stdout.lines if "saved in" in line
+    )
+    saved = json.loads(Path(rescue).read_text())
+    assert [test["node_id"] for test in saved["tests"]] == [NODE]
+    Path(rescue).unlink()
 
 
 # --------------------------------------------------------------------------- relative paths

@@ -1,4 +1,4 @@
-"""Unit tests of the checks of the results file and baseline directory at start.
+"""Unit tests of the checks and messages for bad paths, failed writes and interruptions.
 
 No TensorFlow, no pytester. The unwritable-directory test drops root's
 privileges in a child process (root ignores file permissions), the way
@@ -7,6 +7,9 @@ tests/test_atomicfile.py does.
 
 from __future__ import annotations
 
+import errno
+import json
+import math
 import multiprocessing
 import os
 import shutil
@@ -15,13 +18,62 @@ import tempfile
 from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 
-from pytest_cnnperf.config import baseline_dir_problem, results_file_problem
+from pytest_cnnperf import accept
+from pytest_cnnperf.accept import write_baselines
+from pytest_cnnperf.baselines import BaselineWriteError, HardwareKey, Verdict
+from pytest_cnnperf.config import CnnperfConfig, baseline_dir_problem, results_file_problem
+from pytest_cnnperf.environment import EnvironmentSnapshot
+from pytest_cnnperf.jsonreport import JsonReport
+from pytest_cnnperf.metrics import Metric, MetricRegistry
+from pytest_cnnperf.outcome import TestOutcome
+from pytest_cnnperf.results import EpochResult, TrainResult
+from pytest_cnnperf.session import SessionReport
 
 #: The uid and gid a child started as root drops to, so that permissions apply to it.
 NOBODY = 65534
+SNAPSHOT = EnvironmentSnapshot(
+    hardware=HardwareKey("cpu", "Test CPU", 2, "float32"), software={"python": "3.11.7"}
+)
+
+
+def _cfg(root: Path, **changes: Any) -> CnnperfConfig:
+    settings: dict[str, Any] = {
+        "gpu": False,
+        "device_index": None,
+        "epochs": 3,
+        "seed": 0,
+        "deterministic": False,
+        "precision": "float32",
+        "json_path": None,
+        "data_dir": None,
+        "data_mode": "auto",
+        "offline": False,
+        "rootdir": root,
+        "baseline_dir": root / "baselines",
+        "compare_mode": "fail",
+        "repeats": 1,
+        "update_baselines": True,
+        "update_reason": None,
+        "require_baseline": False,
+        "strict": False,
+    }
+    return CnnperfConfig(**{**settings, **changes})
+
+
+def _run() -> TrainResult:
+    epochs = tuple(
+        EpochResult(i + 1, 1.0 + i, 10, 1000, 0.5, {"accuracy": 0.5}, i == 0) for i in range(3)
+    )
+    return TrainResult("lenet5", "mnist", "real", 61706, 100, epochs, 0.97, 2000, "/device:CPU:0")
+
+
+def _outcome(node_id: str, verdict: Verdict, *, trained: bool = True) -> TestOutcome:
+    return TestOutcome(node_id, runs=(_run(),) if trained else (), verdict=verdict)
 
 
 # --------------------------------------------------------------------------- paths at start
@@ -135,3 +187,96 @@ def test_a_directory_where_no_file_can_be_created(read_only_directory: Path) -> 
     # Comparing only reads the baseline directory.
     assert baselines_reading is None
     assert os.listdir(read_only_directory) == []
+
+
+# --------------------------------------------------------------------------- accepting
+
+
+def test_figures_that_cannot_be_saved_anywhere_are_said_lost(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unwritable(*args: object, **kwargs: object) -> None:
+        raise BaselineWriteError("Could not write the baseline file B.", document="{}")
+
+    def full_disk(*args: object, **kwargs: object) -> tuple[int, str]:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(accept, "update_baselines", unwritable)
+    monkeypatch.setattr(tempfile, "mkstemp", full_disk)
+    result = write_baselines(
+        [_outcome("a.py::t", Verdict.NEW)], SNAPSHOT, _cfg(tmp_path), MetricRegistry()
+    )
+    assert not result.ok
+    assert result.messages == [
+        "Could not write the baseline file B.\nSaving the figures to a temporary file failed "
+        "too (No space left on device); they are lost."
+    ]
+
+
+# --------------------------------------------------------------------------- the results file
+
+
+def _json_report(tmp_path: Path, path: Path, *, add: dict[str, Any] | None = None) -> JsonReport:
+    def update_json(document: dict[str, Any], config: object) -> None:
+        document.update(add or {})
+
+    config = SimpleNamespace(hook=SimpleNamespace(pytest_cnnperf_update_json=update_json))
+    return JsonReport(cast(pytest.Config, config), _cfg(tmp_path), path)
+
+
+def _session_report(
+    outcomes: tuple[TestOutcome, ...], interrupted: bool, registry: MetricRegistry | None = None
+) -> SessionReport:
+    session = SimpleNamespace(snapshot=SNAPSHOT, registry=registry or MetricRegistry())
+    return SessionReport(outcomes=outcomes, interrupted=interrupted, session=cast(Any, session))
+
+
+def test_a_figure_that_is_not_finite_is_written_as_null(tmp_path: Path) -> None:
+    registry = MetricRegistry()
+    registry.register(
+        Metric(
+            name="final_loss",
+            unit="",
+            better="lower",
+            relative=True,
+            default_tolerance=0.5,
+            read=lambda outcome: (math.nan,),
+            description="a loss that diverged",
+            noisy=False,
+        )
+    )
+    path = tmp_path / "out.json"
+    report = _session_report((_outcome("a.py::t", Verdict.NEW),), False, registry)
+    _json_report(tmp_path, path).pytest_cnnperf_session_finish(report)
+    (test,) = json.loads(path.read_text())["tests"]
+    assert test["metrics"]["final_loss"] == {"samples": [None], "median": None}
+    assert report.errors == []
+
+
+def test_a_value_json_cannot_hold_fails_the_session_without_a_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "out.json"
+    report = _session_report((), interrupted=False)
+    _json_report(tmp_path, path, add={"tags": {"nightly"}}).pytest_cnnperf_session_finish(report)
+    assert report.errors == [
+        f"Could not write the results file {path}: the document holds a value JSON cannot "
+        "represent (Object of type set is not JSON serializable). A pytest_cnnperf_update_json "
+        f"hook added it; {path} was left as it was."
+    ]
+    assert not path.exists()
+
+
+def test_results_that_cannot_be_saved_anywhere_are_said_lost(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full_disk(*args: object, **kwargs: object) -> tuple[int, str]:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    (tmp_path / "afile").write_text("not a directory\n")
+    path = tmp_path / "afile" / "out.json"
+    monkeypatch.setattr(tempfile, "mkstemp", full_disk)
+    report = _session_report((), interrupted=False)
+    _json_report(tmp_path, path).pytest_cnnperf_session_finish(report)
+    assert report.errors == [
+        f"Could not write the results file {path} ({path.parent} is not a directory). Saving "
+        "the results to a temporary file failed too (No space left on device); they are lost."
+    ]
