@@ -32,11 +32,11 @@ if TYPE_CHECKING:
     from pytest_cnnperf.outcome import TestOutcome
 
 
-def accept_command(cfg: CnnperfConfig, node_id: str) -> str:
-    """The exact command that accepts this test's new figures."""
+def accept_command(cfg: CnnperfConfig, *node_ids: str) -> str:
+    """The exact command that runs these tests again and accepts their new figures."""
     from pytest_cnnperf.options import DEFAULT_BASELINE_DIR
 
-    parts = ["pytest", node_id, "--cnnperf-update-baselines"]
+    parts = ["pytest", *node_ids, "--cnnperf-update-baselines"]
     if cfg.gpu:
         parts.append("--cnnperf-gpu")
     if cfg.precision != "float32":
@@ -58,6 +58,25 @@ class AcceptResult:
 def acceptable(outcome: TestOutcome) -> bool:
     """A test's figures are accepted when it completed and trained."""
     return outcome.verdict is not Verdict.FAILED and bool(outcome.runs)
+
+
+def interrupted_message(outcomes: Sequence[TestOutcome], cfg: CnnperfConfig) -> str:
+    """What an interrupted session with --cnnperf-update-baselines says instead of accepting."""
+    finished = [outcome.node_id for outcome in outcomes if acceptable(outcome)]
+    if not finished:
+        return (
+            "The session was interrupted: no baseline was updated, and no test had finished "
+            "with figures."
+        )
+    tests = "1 test" if len(finished) == 1 else f"{len(finished)} tests"
+    them = "it" if len(finished) == 1 else "them"
+    return (
+        f"The session was interrupted: no baseline was updated. {tests} had finished with "
+        f"figures; to accept {them}, run {them} again with:\n"
+        f"  {accept_command(cfg, *finished)}\n"
+        "(--cnnperf-update-interrupted accepts the tests that finished when a session is "
+        "interrupted.)"
+    )
 
 
 def write_baselines(

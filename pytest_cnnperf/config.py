@@ -52,6 +52,8 @@ class CnnperfConfig:
     #: apart because they layer: defaults < ini < command line < marker.
     tolerance_ini: ToleranceOverrides | None = None
     tolerance_cli: ToleranceOverrides | None = None
+    #: With update_baselines: accept the tests that finished in an interrupted session.
+    update_interrupted: bool = False
 
     @property
     def device_kind(self) -> str:
@@ -112,7 +114,13 @@ class CnnperfConfig:
             strict=bool(values["cnnperf_strict"]),
             tolerance_ini=tolerance_ini,
             tolerance_cli=tolerance_cli,
+            update_interrupted=bool(values["cnnperf_update_interrupted"]),
         )
+        if cfg.update_interrupted and not cfg.update_baselines:
+            raise pytest.UsageError(
+                "argument --cnnperf-update-interrupted: expected --cnnperf-update-baselines as "
+                "well, got --cnnperf-update-interrupted alone"
+            )
         if not hasattr(config, "workerinput"):
             check_paths(config, cfg)
         return cfg

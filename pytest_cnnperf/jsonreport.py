@@ -132,6 +132,13 @@ class JsonReport:
     def pytest_cnnperf_session_finish(self, report: SessionReport) -> None:
         from pytest_cnnperf.atomicfile import write_text_atomically
 
+        if report.interrupted and not report.outcomes and self.path.exists():
+            # An earlier complete file is worth more than a file that says nothing.
+            report.notes.append(
+                "The session was interrupted before any cnnperf test finished: the results "
+                f"file {self.path} was left as it was."
+            )
+            return
         document = results_document(self.cfg, report)
         self.config.hook.pytest_cnnperf_update_json(document=document, config=self.config)
         try:

@@ -270,8 +270,18 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "--cnnperf-update-baselines",
         "cnnperf_update_baselines",
-        "accept this run's figures as the baselines of the tests that completed "
+        "accept this run's figures as the baselines of the tests that completed; an "
+        "interrupted session accepts none without --cnnperf-update-interrupted "
         "(default: compare only)",
+        None,
+        None,
+        "",
+    ),
+    Option(
+        "--cnnperf-update-interrupted",
+        "cnnperf_update_interrupted",
+        "with --cnnperf-update-baselines, accept the tests that finished even when the "
+        "session is interrupted (default: an interrupted session updates no baseline)",
         None,
         None,
         "",

@@ -1,4 +1,4 @@
-"""Acceptance tests of bad paths and failed writes, through pytester.
+"""Acceptance tests of bad paths, failed writes and interrupted sessions, through pytester.
 
 Runs that train happen in a subprocess (TensorFlow's set-up is once per
 process); usage errors, found before any test runs, are checked in process.
@@ -14,6 +14,8 @@ import pytest
 from test_acceptance_baselines import BUSY, NODE, NODE_PATTERN, run
 
 from pytest_cnnperf import environment
+
+INTERRUPTING = BUSY + "\n\ndef test_stop():\n    raise KeyboardInterrupt\n"
 
 
 @pytest.fixture(autouse=True)
@@ -91,6 +93,12 @@ def plain(pytester: pytest.Pytester) -> pytest.Pytester:
             "{root}/afile, which is a file",
         ),
         (
+            ["--cnnperf-update-interrupted"],
+            "",
+            "argument --cnnperf-update-interrupted: expected --cnnperf-update-baselines as "
+            "well, got --cnnperf-update-interrupted alone",
+        ),
+        (
             [],
             "cnnperf_strict = maybe",
             "ini option cnnperf_strict = 'maybe': expected true or false, got 'maybe'",
@@ -103,6 +111,7 @@ def plain(pytester: pytest.Pytester) -> pytest.Pytester:
         "baseline-dir-is-a-file",
         "baseline-dir-below-a-file",
         "baseline-dir-ini",
+        "update-interrupted-alone",
         "ini-bool",
     ],
 )
@@ -197,6 +206,65 @@ def test_a_results_file_unwritable_at_the_end_fails_the_session_and_keeps_everyt
     saved = json.loads(Path(rescue).read_text())
     assert [test["node_id"] for test in saved["tests"]] == [NODE]
     Path(rescue).unlink()
+
+
+# --------------------------------------------------------------------------- interrupted sessions
+
+
+def test_an_interrupted_session_updates_no_baseline_unless_asked(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makepyfile(test_perf=INTERRUPTING)
+    path = baseline_file(pytester.path)
+    stopped = run(pytester, monkeypatch, 0, "--cnnperf-update-baselines", "--cnnperf-json=r.json")
+    assert stopped.ret == pytest.ExitCode.INTERRUPTED
+    lines = [
+        "The session was interrupted: no baseline was updated. 1 test had finished with "
+        "figures; to accept it, run it again with:",
+        f"  pytest '{NODE}' --cnnperf-update-baselines "
+        '--cnnperf-update-reason "<why the figures changed>"',
+        "(--cnnperf-update-interrupted accepts the tests that finished when a session is "
+        "interrupted.)",
+    ]
+    stopped.stdout.fnmatch_lines(
+        ["*cnnperf summary*", *(line.replace("[", "[[]") for line in lines)]
+    )
+    said_once(stopped, "\n".join(lines))
+    assert not path.parent.exists()
+    results = json.loads((pytester.path / "r.json").read_text())
+    assert results["interrupted"] is True
+    assert [test["node_id"] for test in results["tests"]] == [NODE]
+
+    accepted = run(
+        pytester, monkeypatch, 0, "--cnnperf-update-baselines", "--cnnperf-update-interrupted"
+    )
+    assert accepted.ret == pytest.ExitCode.INTERRUPTED
+    text = f"Accepted the figures of 1 test as baselines in {path}."
+    accepted.stdout.fnmatch_lines([text])
+    said_once(accepted, text)
+    assert list(json.loads(path.read_text())["entries"]) == [NODE]
+
+
+def test_an_interrupted_session_without_outcomes_keeps_the_results_file(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(test_stop="def test_stop():\n    raise KeyboardInterrupt\n")
+    earlier = pytester.path / "r.json"
+    earlier.write_text('{"schema_version": 2, "tests": ["the figures of last night"]}\n')
+    result = pytester.runpytest_subprocess("--cnnperf-json=r.json", "--cnnperf-update-baselines")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    text = (
+        "The session was interrupted before any cnnperf test finished: the results file "
+        f"{earlier} was left as it was."
+    )
+    result.stdout.fnmatch_lines([text])
+    said_once(result, text)
+    said_once(
+        result,
+        "The session was interrupted: no baseline was updated, and no test had finished "
+        "with figures.",
+    )
+    assert "the figures of last night" in earlier.read_text()
 
 
 # --------------------------------------------------------------------------- relative paths

@@ -24,7 +24,7 @@ from typing import Any, cast
 import pytest
 
 from pytest_cnnperf import accept
-from pytest_cnnperf.accept import write_baselines
+from pytest_cnnperf.accept import interrupted_message, write_baselines
 from pytest_cnnperf.baselines import BaselineWriteError, HardwareKey, Verdict
 from pytest_cnnperf.config import CnnperfConfig, baseline_dir_problem, results_file_problem
 from pytest_cnnperf.environment import EnvironmentSnapshot
@@ -213,6 +213,33 @@ def test_figures_that_cannot_be_saved_anywhere_are_said_lost(
     ]
 
 
+def test_an_interrupted_session_names_the_tests_to_accept(tmp_path: Path) -> None:
+    cfg = _cfg(tmp_path)
+    assert interrupted_message([_outcome("a.py::t", Verdict.FAILED)], cfg) == (
+        "The session was interrupted: no baseline was updated, and no test had finished "
+        "with figures."
+    )
+    assert interrupted_message([_outcome("a.py::t[x]", Verdict.NEW)], cfg) == (
+        "The session was interrupted: no baseline was updated. 1 test had finished with "
+        "figures; to accept it, run it again with:\n"
+        "  pytest 'a.py::t[x]' --cnnperf-update-baselines "
+        '--cnnperf-update-reason "<why the figures changed>"\n'
+        "(--cnnperf-update-interrupted accepts the tests that finished when a session is "
+        "interrupted.)"
+    )
+    outcomes = [_outcome("a.py::t1", Verdict.PASS), _outcome("b.py::t2", Verdict.REGRESSED)]
+    other = _cfg(tmp_path, baseline_dir=tmp_path / "elsewhere")
+    assert interrupted_message(outcomes, other) == (
+        "The session was interrupted: no baseline was updated. 2 tests had finished with "
+        "figures; to accept them, run them again with:\n"
+        f"  pytest a.py::t1 b.py::t2 --cnnperf-update-baselines "
+        f"--cnnperf-baseline-dir={tmp_path / 'elsewhere'} "
+        '--cnnperf-update-reason "<why the figures changed>"\n'
+        "(--cnnperf-update-interrupted accepts the tests that finished when a session is "
+        "interrupted.)"
+    )
+
+
 # --------------------------------------------------------------------------- the results file
 
 
@@ -229,6 +256,30 @@ def _session_report(
 ) -> SessionReport:
     session = SimpleNamespace(snapshot=SNAPSHOT, registry=registry or MetricRegistry())
     return SessionReport(outcomes=outcomes, interrupted=interrupted, session=cast(Any, session))
+
+
+def test_an_interrupted_session_without_outcomes_keeps_the_results_file(tmp_path: Path) -> None:
+    path = tmp_path / "out.json"
+    path.write_text('{"earlier": "results"}\n')
+    report = _session_report((), interrupted=True)
+    _json_report(tmp_path, path).pytest_cnnperf_session_finish(report)
+    assert path.read_text() == '{"earlier": "results"}\n'
+    assert report.notes == [
+        "The session was interrupted before any cnnperf test finished: the results file "
+        f"{path} was left as it was."
+    ]
+    assert report.errors == []
+
+
+def test_an_interrupted_session_without_outcomes_writes_a_new_results_file(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "out.json"
+    report = _session_report((), interrupted=True)
+    _json_report(tmp_path, path).pytest_cnnperf_session_finish(report)
+    document = json.loads(path.read_text())
+    assert document["interrupted"] is True and document["tests"] == []
+    assert report.notes == [] and report.errors == []
 
 
 def test_a_figure_that_is_not_finite_is_written_as_null(tmp_path: Path) -> None:
