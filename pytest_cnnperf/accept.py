@@ -100,10 +100,18 @@ def write_baselines(
         if acceptable(outcome)
     ]
     if not accepted:
-        result.messages.append(
-            f"--cnnperf-update-baselines: no test completed with figures; {path} was left "
-            "as it was."
-        )
+        trained = sum(1 for outcome in outcomes if outcome.runs)
+        if trained:
+            tests = "test that trained" if trained == 1 else "tests that trained"
+            result.messages.append(
+                f"--cnnperf-update-baselines: nothing was accepted: the {trained} {tests} "
+                f"failed (see above); {path} was left as it was."
+            )
+        else:
+            result.messages.append(
+                f"--cnnperf-update-baselines: no test completed with figures; {path} was left "
+                "as it was."
+            )
         return result
     try:
         update_baselines(

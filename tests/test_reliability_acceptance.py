@@ -208,6 +208,25 @@ def test_a_results_file_unwritable_at_the_end_fails_the_session_and_keeps_everyt
     Path(rescue).unlink()
 
 
+def test_nothing_accepted_when_the_tests_that_trained_failed(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makepyfile(test_perf=BUSY)
+    path = baseline_file(pytester.path)
+    path.parent.mkdir()
+    path.write_text("{ not json")
+    result = run(pytester, monkeypatch, 0, "--cnnperf-update-baselines")
+    result.assert_outcomes(failed=1)
+    text = (
+        "--cnnperf-update-baselines: nothing was accepted: the 1 test that trained failed "
+        f"(see above); {path} was left as it was."
+    )
+    result.stdout.fnmatch_lines([text])
+    said_once(result, text)
+    result.stdout.no_fnmatch_line("*no test completed with figures*")
+    assert path.read_text() == "{ not json"
+
+
 # --------------------------------------------------------------------------- interrupted sessions
 
 

@@ -192,6 +192,39 @@ def test_a_directory_where_no_file_can_be_created(read_only_directory: Path) -> 
 # --------------------------------------------------------------------------- accepting
 
 
+def test_nothing_accepted_when_every_test_that_trained_failed(tmp_path: Path) -> None:
+    cfg = _cfg(tmp_path)
+    registry = MetricRegistry()
+    path = tmp_path / "baselines" / f"{SNAPSHOT.hardware.slug()}.json"
+    one = write_baselines(
+        [_outcome("a.py::t1", Verdict.FAILED), _outcome("a.py::t2", Verdict.FAILED, trained=False)],
+        SNAPSHOT,
+        cfg,
+        registry,
+    )
+    assert one.messages == [
+        "--cnnperf-update-baselines: nothing was accepted: the 1 test that trained failed "
+        f"(see above); {path} was left as it was."
+    ]
+    two = write_baselines(
+        [_outcome("a.py::t1", Verdict.FAILED), _outcome("a.py::t2", Verdict.FAILED)],
+        SNAPSHOT,
+        cfg,
+        registry,
+    )
+    assert two.messages == [
+        "--cnnperf-update-baselines: nothing was accepted: the 2 tests that trained failed "
+        f"(see above); {path} was left as it was."
+    ]
+    none = write_baselines(
+        [_outcome("a.py::t2", Verdict.FAILED, trained=False)], SNAPSHOT, cfg, registry
+    )
+    assert none.messages == [
+        f"--cnnperf-update-baselines: no test completed with figures; {path} was left as it was."
+    ]
+    assert not path.parent.exists()
+
+
 def test_figures_that_cannot_be_saved_anywhere_are_said_lost(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
