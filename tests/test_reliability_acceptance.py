@@ -14,6 +14,8 @@ import pytest
 from test_acceptance_baselines import BUSY, NODE, NODE_PATTERN, run
 
 from pytest_cnnperf import environment
+from pytest_cnnperf.jsonreport import load_results
+from pytest_cnnperf.metrics import MetricRegistry
 
 INTERRUPTING = BUSY + "\n\ndef test_stop():\n    raise KeyboardInterrupt\n"
 
@@ -203,8 +205,8 @@ def test_a_results_file_unwritable_at_the_end_fails_the_session_and_keeps_everyt
     rescue = next(
         line.split("saved in ")[1].rstrip(".") for line in result.stdout.lines if "saved in" in line
     )
-    saved = json.loads(Path(rescue).read_text())
-    assert [test["node_id"] for test in saved["tests"]] == [NODE]
+    saved = load_results(rescue, MetricRegistry())
+    assert [outcome.node_id for outcome in saved.outcomes] == [NODE]
     Path(rescue).unlink()
 
 
@@ -250,9 +252,9 @@ def test_an_interrupted_session_updates_no_baseline_unless_asked(
     )
     said_once(stopped, "\n".join(lines))
     assert not path.parent.exists()
-    results = json.loads((pytester.path / "r.json").read_text())
-    assert results["interrupted"] is True
-    assert [test["node_id"] for test in results["tests"]] == [NODE]
+    results = load_results(pytester.path / "r.json", MetricRegistry())
+    assert results.interrupted is True
+    assert [outcome.node_id for outcome in results.outcomes] == [NODE]
 
     accepted = run(
         pytester, monkeypatch, 0, "--cnnperf-update-baselines", "--cnnperf-update-interrupted"
