@@ -262,6 +262,42 @@ def test_a_metric_the_session_does_not_know_is_named(tmp_path: Path) -> None:
     )
 
 
+def test_a_metric_listed_under_another_name_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "r.json"
+    document = _document()
+    metrics = document["tests"][0]["comparison"]["metrics"]
+    metrics["accuracy"] = metrics.pop("epoch_seconds")
+    assert _refusal(path, json.dumps(document)) == (
+        "Expected tests[0].comparison.metrics.accuracy.metric in the results file "
+        f"{path} to be 'accuracy', the name it is listed under. "
+        "Received: tests[0].comparison.metrics.accuracy.metric='epoch_seconds'."
+    )
+
+
+def test_nesting_too_deep_for_the_decoder_is_not_json(tmp_path: Path) -> None:
+    path = tmp_path / "r.json"
+    text = '{"schema_version": 2, "environment": ' + "[" * 5000 + "]" * 5000 + "}"
+    assert _refusal(path, text) == (
+        f"The results file {path} is not valid JSON: maximum recursion depth exceeded while "
+        "decoding a JSON array from a unicode string."
+    )
+
+
+def test_an_outcome_the_outcome_model_refuses_is_a_results_error(
+    results_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every field is checked before TestOutcome.from_dict; should its plain-data form
+    # change, its error still reaches the caller as a ResultsError naming the file.
+    def changed(data: Any, registry: MetricRegistry) -> TestOutcome:
+        raise KeyError("new_field")
+
+    monkeypatch.setattr(TestOutcome, "from_dict", changed)
+    error = _load_or_refuse(results_path, REAL_TEXT)
+    assert str(error) == (
+        f"Could not read tests[0] of the results file {results_path}: 'new_field'."
+    )
+
+
 def test_a_bad_tolerance_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "r.json"
     document = _document()
