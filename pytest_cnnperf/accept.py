@@ -32,11 +32,11 @@ if TYPE_CHECKING:
     from pytest_cnnperf.outcome import TestOutcome
 
 
-def accept_command(cfg: CnnperfConfig, node_id: str) -> str:
-    """The exact command that accepts this test's new figures."""
+def accept_command(cfg: CnnperfConfig, *node_ids: str) -> str:
+    """The exact command that runs these tests again and accepts their new figures."""
     from pytest_cnnperf.options import DEFAULT_BASELINE_DIR
 
-    parts = ["pytest", node_id, "--cnnperf-update-baselines"]
+    parts = ["pytest", *node_ids, "--cnnperf-update-baselines"]
     if cfg.gpu:
         parts.append("--cnnperf-gpu")
     if cfg.precision != "float32":
@@ -60,6 +60,25 @@ def acceptable(outcome: TestOutcome) -> bool:
     return outcome.verdict is not Verdict.FAILED and bool(outcome.runs)
 
 
+def interrupted_message(outcomes: Sequence[TestOutcome], cfg: CnnperfConfig) -> str:
+    """What an interrupted session with --cnnperf-update-baselines says instead of accepting."""
+    finished = [outcome.node_id for outcome in outcomes if acceptable(outcome)]
+    if not finished:
+        return (
+            "The session was interrupted: no baseline was updated, and no test had finished "
+            "with figures."
+        )
+    tests = "1 test" if len(finished) == 1 else f"{len(finished)} tests"
+    them = "it" if len(finished) == 1 else "them"
+    return (
+        f"The session was interrupted: no baseline was updated. {tests} had finished with "
+        f"figures; to accept {them}, run {them} again with:\n"
+        f"  {accept_command(cfg, *finished)}\n"
+        "(--cnnperf-update-interrupted accepts the tests that finished when a session is "
+        "interrupted.)"
+    )
+
+
 def write_baselines(
     outcomes: Sequence[TestOutcome],
     snapshot: EnvironmentSnapshot,
@@ -81,10 +100,18 @@ def write_baselines(
         if acceptable(outcome)
     ]
     if not accepted:
-        result.messages.append(
-            f"--cnnperf-update-baselines: no test completed with figures; {path} was left "
-            "as it was."
-        )
+        trained = sum(1 for outcome in outcomes if outcome.runs)
+        if trained:
+            tests = "test that trained" if trained == 1 else "tests that trained"
+            result.messages.append(
+                f"--cnnperf-update-baselines: nothing was accepted: the {trained} {tests} "
+                f"failed (see above); {path} was left as it was."
+            )
+        else:
+            result.messages.append(
+                f"--cnnperf-update-baselines: no test completed with figures; {path} was left "
+                "as it was."
+            )
         return result
     try:
         update_baselines(
@@ -97,13 +124,20 @@ def write_baselines(
             now=datetime.datetime.now(datetime.timezone.utc),
         )
     except BaselineWriteError as exc:
-        fd, rescue = tempfile.mkstemp(prefix="cnnperf-unsaved-baselines-", suffix=".json")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(exc.document)
+        result.ok = False
+        try:
+            fd, rescue = tempfile.mkstemp(prefix="cnnperf-unsaved-baselines-", suffix=".json")
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(exc.document)
+        except OSError as second:
+            result.messages.append(
+                f"{exc}\nSaving the figures to a temporary file failed too "
+                f"({second.strerror or second}); they are lost."
+            )
+            return result
         result.messages.append(
             f"{exc}\nThe figures that could not be written are saved in {rescue}."
         )
-        result.ok = False
         return result
     except BaselineError as exc:
         result.messages.append(f"{exc}\nNo baseline was updated.")

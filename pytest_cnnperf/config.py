@@ -10,7 +10,9 @@ recompile it for assertion rewriting each time.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -50,6 +52,8 @@ class CnnperfConfig:
     #: apart because they layer: defaults < ini < command line < marker.
     tolerance_ini: ToleranceOverrides | None = None
     tolerance_cli: ToleranceOverrides | None = None
+    #: With update_baselines: accept the tests that finished in an interrupted session.
+    update_interrupted: bool = False
 
     @property
     def device_kind(self) -> str:
@@ -57,7 +61,11 @@ class CnnperfConfig:
 
     @classmethod
     def from_pytest_config(cls, config: pytest.Config) -> CnnperfConfig:
-        """Resolve the options; raise ``pytest.UsageError`` for a bad ini value."""
+        """Resolve the options; raise ``pytest.UsageError`` for a bad ini value.
+
+        In the process that writes files (not an xdist worker) the results
+        file and the baseline directory are checked too (``check_paths``).
+        """
         # The tolerance spec is not resolved like the others: ini and command
         # line are kept apart, because they layer, and parsed against the
         # session's metrics.
@@ -85,7 +93,7 @@ class CnnperfConfig:
         )
         gpu = bool(values["cnnperf_gpu"])
         data_mode = values["cnnperf_data"] or ("real" if gpu else "auto")
-        return cls(
+        cfg = cls(
             gpu=gpu,
             device_index=values["cnnperf_device"],
             epochs=values["cnnperf_epochs"],
@@ -106,7 +114,16 @@ class CnnperfConfig:
             strict=bool(values["cnnperf_strict"]),
             tolerance_ini=tolerance_ini,
             tolerance_cli=tolerance_cli,
+            update_interrupted=bool(values["cnnperf_update_interrupted"]),
         )
+        if cfg.update_interrupted and not cfg.update_baselines:
+            raise pytest.UsageError(
+                "argument --cnnperf-update-interrupted: expected --cnnperf-update-baselines as "
+                "well, got --cnnperf-update-interrupted alone"
+            )
+        if not hasattr(config, "workerinput"):
+            check_paths(config, cfg)
+        return cfg
 
 
 def _resolve(config: pytest.Config, option: opts.Option) -> Any:
@@ -116,17 +133,120 @@ def _resolve(config: pytest.Config, option: opts.Option) -> Any:
     if not option.ini:
         return None
     raw = config.getini(option.ini)
-    if option.is_flag:
-        return bool(raw)
     if raw in ("", None):
         raw = option.default
     if not raw:
-        return None
-    assert option.parse is not None
+        return False if option.is_flag else None
+    parse = opts.parse_bool if option.parse is None else option.parse
     try:
-        return option.parse(str(raw))
+        return parse(str(raw))
     except argparse.ArgumentTypeError as exc:
         raise pytest.UsageError(f"ini option {option.ini} = {raw!r}: {exc}") from None
+
+
+def _where(config: pytest.Config, dest: str) -> str:
+    """Where an option's value came from, as the start of a usage error."""
+    option = next(option for option in opts.OPTIONS if option.dest == dest)
+    if config.getoption(dest) is not None:
+        return f"argument {option.flag}"
+    raw = config.getini(option.ini) if option.ini else ""
+    if raw and raw != option.default:
+        return f"ini option {option.ini} = {raw!r}"
+    return f"the default {option.flag} ({option.default} at the project root)"
+
+
+def _kind(path: Path) -> str:
+    if path.is_dir():
+        return "a directory"
+    if path.is_file():
+        return "a file"
+    return "a device, pipe or socket"
+
+
+def _existing_ancestor(path: Path) -> Path:
+    """``path`` itself or its nearest ancestor that exists."""
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            return candidate
+    return Path(path.anchor or ".")  # the root or the working directory: both exist
+
+
+def _cannot_create_in(directory: Path) -> str | None:
+    """Why a file cannot be created in ``directory``, or None when it can.
+
+    Tried for real, with a temporary file removed at once: permissions alone
+    do not tell (root, ACLs, read-only mounts).
+    """
+    try:
+        fd, name = tempfile.mkstemp(prefix=".cnnperf-write-check-", dir=directory)
+    except OSError as error:
+        return error.strerror or str(error)
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(name)
+    return None
+
+
+def results_file_problem(path: Path) -> str | None:
+    """What makes ``path`` unusable as the results file, as "expected ..., got ...", or None.
+
+    The file may be missing, and so may the directories above it (they are
+    made when it is written); the nearest one that exists must be a directory
+    in which a file can be created.
+    """
+    if path.exists() and not path.is_file():
+        # A device or pipe would be replaced, not written to: the file is written atomically.
+        return f"expected a regular file, got {path}, which is {_kind(path)}"
+    ancestor = _existing_ancestor(path.parent)
+    if not ancestor.is_dir():
+        return f"expected a file, got {path}, below {ancestor}, which is {_kind(ancestor)}"
+    reason = _cannot_create_in(ancestor)
+    if reason is not None:
+        return (
+            f"expected a file in a directory where files can be created, got {path}: "
+            f"creating a file in {ancestor} failed ({reason})"
+        )
+    return None
+
+
+def baseline_dir_problem(directory: Path, *, writing: bool) -> str | None:
+    """What makes ``directory`` unusable for baseline files, as "expected ..., got ...", or None.
+
+    It may be missing (it is made when figures are accepted); it, or the
+    nearest of its ancestors that exists, must be a directory, and with
+    ``writing`` one in which a file can be created.
+    """
+    ancestor = _existing_ancestor(directory)
+    if not ancestor.is_dir():
+        below = "" if ancestor == directory else f", below {ancestor}"
+        return f"expected a directory, got {directory}{below}, which is {_kind(ancestor)}"
+    if writing:
+        reason = _cannot_create_in(ancestor)
+        if reason is not None:
+            return (
+                f"expected a directory where files can be created, got {directory}: creating "
+                f"a file in {ancestor} failed ({reason}); --cnnperf-update-baselines writes "
+                "the baseline file there"
+            )
+    return None
+
+
+def check_paths(config: pytest.Config, cfg: CnnperfConfig) -> None:
+    """Refuse, at start, a results file or baseline directory that cannot be used.
+
+    Checked by the process that writes files, so that a session does not train
+    for an hour and then find that its results have nowhere to go.
+
+    Raises:
+        pytest.UsageError: naming the option (or ini key), the path and what is wrong.
+    """
+    if cfg.json_path is not None:
+        problem = results_file_problem(cfg.json_path)
+        if problem is not None:
+            raise pytest.UsageError(f"{_where(config, 'cnnperf_json')}: {problem}")
+    problem = baseline_dir_problem(cfg.baseline_dir, writing=cfg.update_baselines)
+    if problem is not None:
+        raise pytest.UsageError(f"{_where(config, 'cnnperf_baseline_dir')}: {problem}")
 
 
 def _tolerance(config: pytest.Config, text: str | None, where: str) -> ToleranceOverrides | None:

@@ -120,7 +120,11 @@ def parse_path(text: str) -> str:
 
 @dataclass(frozen=True)
 class Option:
-    """One ``--cnnperf-*`` option and its ini twin (``ini`` empty when none)."""
+    """One ``--cnnperf-*`` option and its ini twin (``ini`` empty when none).
+
+    A flag (``parse`` None) is a ``store_true`` option; its ini twin is parsed
+    with ``parse_bool``.
+    """
 
     flag: str
     dest: str
@@ -128,7 +132,6 @@ class Option:
     metavar: str | None
     parse: Callable[[str], Any] | None
     ini: str
-    ini_type: str = "string"
     default: str | None = None
 
     @property
@@ -144,7 +147,6 @@ OPTIONS: tuple[Option, ...] = (
         None,
         None,
         "cnnperf_gpu",
-        "bool",
     ),
     Option(
         "--cnnperf-device",
@@ -181,7 +183,6 @@ OPTIONS: tuple[Option, ...] = (
         None,
         None,
         "cnnperf_deterministic",
-        "bool",
     ),
     Option(
         "--cnnperf-precision",
@@ -195,7 +196,8 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "--cnnperf-json",
         "cnnperf_json",
-        "write the results as JSON to PATH (default: no file)",
+        "write the results as JSON to PATH, checked at start; a relative path starts where "
+        "pytest was started (default: no file)",
         "PATH",
         parse_path,
         "cnnperf_json",
@@ -225,7 +227,6 @@ OPTIONS: tuple[Option, ...] = (
         None,
         None,
         "cnnperf_offline",
-        "bool",
     ),
     Option(
         "--cnnperf-baseline-dir",
@@ -269,8 +270,18 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "--cnnperf-update-baselines",
         "cnnperf_update_baselines",
-        "accept this run's figures as the baselines of the tests that completed "
+        "accept this run's figures as the baselines of the tests that completed; an "
+        "interrupted session accepts none without --cnnperf-update-interrupted "
         "(default: compare only)",
+        None,
+        None,
+        "",
+    ),
+    Option(
+        "--cnnperf-update-interrupted",
+        "cnnperf_update_interrupted",
+        "with --cnnperf-update-baselines, accept the tests that finished even when the "
+        "session is interrupted (default: an interrupted session updates no baseline)",
         None,
         None,
         "",
@@ -290,7 +301,6 @@ OPTIONS: tuple[Option, ...] = (
         None,
         None,
         "cnnperf_require_baseline",
-        "bool",
     ),
     Option(
         "--cnnperf-strict",
@@ -300,7 +310,6 @@ OPTIONS: tuple[Option, ...] = (
         None,
         None,
         "cnnperf_strict",
-        "bool",
     ),
 )
 
@@ -327,17 +336,12 @@ def add_options(parser: pytest.Parser) -> None:
                 help=option.help.replace("%", "%%"),  # argparse formats help with %
             )
         if option.ini:
-            if option.ini_type == "bool":
-                parser.addini(
-                    option.ini,
-                    help=f"ini twin of {option.flag}: {option.help}",
-                    type="bool",
-                    default=False,
-                )
-            else:
-                parser.addini(
-                    option.ini,
-                    help=f"ini twin of {option.flag}: {option.help}",
-                    type="string",
-                    default=option.default or "",
-                )
+            # Boolean keys too are read as strings and parsed with parse_bool, so that a
+            # bad value is reported with its key (pytest's own bool type names neither).
+            form = ", true or false" if option.is_flag else ""
+            parser.addini(
+                option.ini,
+                help=f"ini twin of {option.flag}{form}: {option.help}",
+                type="string",
+                default=option.default or "",
+            )

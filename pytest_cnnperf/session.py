@@ -235,7 +235,12 @@ class CnnperfSession:
             interrupted=exitstatus == pytest.ExitCode.INTERRUPTED,
             session=self,
         )
-        if self.cfg.update_baselines:
+        if self.cfg.update_baselines and report.interrupted and not self.cfg.update_interrupted:
+            # Half a session's figures are not accepted unless the user said so.
+            from pytest_cnnperf.accept import interrupted_message
+
+            report.notes.append(interrupted_message(report.outcomes, self.cfg))
+        elif self.cfg.update_baselines:
             from pytest_cnnperf.accept import write_baselines
 
             accepted = write_baselines(report.outcomes, self.snapshot, self.cfg, self.registry)
