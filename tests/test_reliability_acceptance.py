@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 from test_acceptance_baselines import BUSY, NODE, NODE_PATTERN, run
 
-from pytest_cnnperf import environment
 from pytest_cnnperf.jsonreport import load_results
 from pytest_cnnperf.metrics import MetricRegistry
 
@@ -21,15 +20,8 @@ INTERRUPTING = BUSY + "\n\ndef test_stop():\n    raise KeyboardInterrupt\n"
 
 
 @pytest.fixture(autouse=True)
-def wide_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("COLUMNS", "200")
+def short_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BUSY_EPOCHS", "2")
-
-
-def baseline_file(root: Path) -> Path:
-    """Where a CPU float32 run on this machine keeps its baselines in the project at ``root``."""
-    key = environment.describe_hardware(gpu=False, precision="float32")
-    return root / "baselines" / f"{key.slug()}.json"
 
 
 def said_once(result: pytest.RunResult, text: str) -> None:
@@ -179,7 +171,7 @@ def pytest_sessionfinish(session):
 
 
 def test_a_results_file_unwritable_at_the_end_fails_the_session_and_keeps_everything(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, baseline_file: Path
 ) -> None:
     pytester.makepyfile(test_perf=BUSY)
     pytester.makeconftest(BLOCK_AT_THE_END.format(name="out"))
@@ -187,7 +179,7 @@ def test_a_results_file_unwritable_at_the_end_fails_the_session_and_keeps_everyt
         pytester, monkeypatch, 0, "--cnnperf-update-baselines", "--cnnperf-json=out/results.json"
     )
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    path = baseline_file(pytester.path)
+    path = baseline_file
     out = pytester.path / "out"
     result.stdout.fnmatch_lines(
         [
@@ -211,10 +203,10 @@ def test_a_results_file_unwritable_at_the_end_fails_the_session_and_keeps_everyt
 
 
 def test_nothing_accepted_when_the_tests_that_trained_failed(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, baseline_file: Path
 ) -> None:
     pytester.makepyfile(test_perf=BUSY)
-    path = baseline_file(pytester.path)
+    path = baseline_file
     path.parent.mkdir()
     path.write_text("{ not json")
     result = run(pytester, monkeypatch, 0, "--cnnperf-update-baselines")
@@ -233,10 +225,10 @@ def test_nothing_accepted_when_the_tests_that_trained_failed(
 
 
 def test_an_interrupted_session_updates_no_baseline_unless_asked(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, baseline_file: Path
 ) -> None:
     pytester.makepyfile(test_perf=INTERRUPTING)
-    path = baseline_file(pytester.path)
+    path = baseline_file
     stopped = run(pytester, monkeypatch, 0, "--cnnperf-update-baselines", "--cnnperf-json=r.json")
     assert stopped.ret == pytest.ExitCode.INTERRUPTED
     lines = [
@@ -292,13 +284,13 @@ def test_an_interrupted_session_without_outcomes_keeps_the_results_file(
 
 
 def test_a_relative_baseline_dir_starts_where_pytest_was_started(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, baseline_file: Path
 ) -> None:
     pytester.makepyfile(test_perf=BUSY)
     pytester.makeini("[pytest]\ncnnperf_baseline_dir = from-ini\n")
     below = pytester.mkdir("below")
     monkeypatch.chdir(below)
-    key_file = baseline_file(pytester.path).name
+    key_file = baseline_file.name
     test_file = str(pytester.path / "test_perf.py")
 
     given = run(
