@@ -185,6 +185,9 @@ def test_warn_mode_does_not_fail_a_regression(
     slow = run(project, monkeypatch, 60, "--cnnperf-compare=warn")
     slow.assert_outcomes(passed=1, warnings=1)
     slow.stdout.fnmatch_lines(["*CnnperfWarning: Training performance of*regressed*"])
+    # The warning points at the test that produced it, not at the plugin's code.
+    slow.stdout.fnmatch_lines(["*test_perf.py:*: CnnperfWarning: Training performance of*"])
+    assert "session.py" not in slow.stdout.str()
 
 
 def test_new_fails_only_when_a_baseline_is_required(
