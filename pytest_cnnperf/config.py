@@ -50,6 +50,9 @@ class CnnperfConfig:
     #: apart because they layer: defaults < ini < command line < marker.
     tolerance_ini: ToleranceOverrides | None = None
     tolerance_cli: ToleranceOverrides | None = None
+    windows: int = 20
+    history_path: Path | None = None
+    confirm: bool = True
 
     @property
     def device_kind(self) -> str:
@@ -106,6 +109,9 @@ class CnnperfConfig:
             strict=bool(values["cnnperf_strict"]),
             tolerance_ini=tolerance_ini,
             tolerance_cli=tolerance_cli,
+            windows=20 if values["cnnperf_windows"] is None else values["cnnperf_windows"],
+            history_path=_path(values["cnnperf_history"], invocation_dir),
+            confirm=values["cnnperf_confirm"] is not False,
         )
 
 

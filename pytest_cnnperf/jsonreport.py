@@ -9,6 +9,7 @@ recompile it for assertion rewriting each time.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Sequence
@@ -72,6 +73,10 @@ def _run_dict(run: TrainResult) -> dict[str, Any]:
         "device": run.device,
         "epochs": _epochs(run),
         "epoch_seconds_median": run.epoch_seconds_median,
+        "windows": [dataclasses.asdict(w) for w in run.windows],
+        "step_seconds_median": run.step_seconds_median,
+        "calibration_seconds_median": run.calibration_seconds_median,
+        "arrangement": None if run.arrangement is None else dict(run.arrangement),
         "accuracy": run.accuracy,
         "test_images": run.test_images,
     }
@@ -93,7 +98,7 @@ def test_dict(outcome: TestOutcome, registry: MetricRegistry) -> dict[str, Any]:
             name: {"samples": list(values), "median": medians.get(name)}
             for name, values in samples.items()
         },
-        "epoch_seconds_median": medians.get("epoch_seconds"),
+        "step_time_median": medians.get("step_time"),
         "images_per_second_median": outcome.images_per_second_median,
         "accuracy": outcome.accuracy,
     }
