@@ -103,7 +103,8 @@ def share_cores(tf: object, worker_id: str | None) -> None:
     then). Without ``os.sched_setaffinity`` (macOS, Windows) nothing is
     pinned and the arrangement says so.
     """
-    workers = worker_count()
+    # The count is inherited by subprocesses (pytester): only a worker counts it.
+    workers = worker_count() if worker_id else 1
     _ARRANGEMENT.clear()
     _ARRANGEMENT["workers"] = workers
     if not hasattr(os, "sched_getaffinity"):
@@ -134,7 +135,7 @@ def arrangement() -> dict[str, object]:
     return {
         "cores": int(cores or 1),
         "threads": threads or int(cores or 1),
-        "workers": int(str(_ARRANGEMENT.get("workers", worker_count()))),
+        "workers": int(str(_ARRANGEMENT.get("workers", 1))),
         "pinned": bool(_ARRANGEMENT.get("pinned", False)),
     }
 

@@ -287,9 +287,10 @@ class CnnperfSession:
             item.stash[OUTCOME_KEY] = outcome.replace(verdict=Verdict.FAILED, message=message)
             pytest.fail(message, pytrace=False)
         entry = baselines.entries.get(outcome.node_id) if baselines else None
-        if not cfg.update_baselines:
-            self.append_history(outcome)
         outcome, comparison = self._confirm(item, outcome, tolerances, entry)
+        if not cfg.update_baselines:
+            # After the comparison: a run's own estimate is never part of its noise.
+            self.append_history(outcome)
         from pytest_cnnperf.accept import accept_command
 
         decision = decide(comparison.verdict, cfg)
