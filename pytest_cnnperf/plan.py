@@ -84,7 +84,9 @@ def resolve_plan(
         early_stopping_patience=patience,
         validation_fraction=fraction,
         windows=windows,
-        window_seconds=WINDOW_SECONDS.get(cfg.device_kind, WINDOW_SECONDS["cpu"]),
+        window_seconds=WINDOW_SECONDS.get(
+            getattr(cfg, "device_kind", "cpu"), WINDOW_SECONDS["cpu"]
+        ),
     )
 
 

@@ -51,10 +51,16 @@ class EpochRecorder:
     """Backend-free state of the timer: clock reads, step counts, first NaN."""
 
     def __init__(
-        self, sync: Callable[[], None], clock: Callable[[], float] = time.perf_counter
+        self,
+        sync: Callable[[], None],
+        clock: Callable[[], float] = time.perf_counter,
+        step_clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self._sync = sync
         self._clock = clock
+        # Read on Keras' callback thread at each step's end, never after a
+        # sync: only to estimate the step time that sizes the windows.
+        self._step_clock = step_clock
         self._lock = threading.Lock()
         self._started = 0.0
         self._steps = 0
@@ -73,7 +79,7 @@ class EpochRecorder:
         self._started = self._clock()
 
     def end_step(self, step: int, logs: dict[str, Any] | None) -> None:
-        now = self._clock()
+        now = self._step_clock()
         with self._lock:
             if self._first_step_at is None:
                 self._first_step_at = now
@@ -197,7 +203,7 @@ def kernel_threads() -> int:
         from pytest_cnnperf.backend import import_tensorflow
 
         threads = int(import_tensorflow().config.threading.get_intra_op_parallelism_threads())
-    except Exception:  # noqa: BLE001 - no TensorFlow: the cores decide
+    except Exception:  # no TensorFlow: the cores decide
         threads = 0
     if threads:
         return threads

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
+from legacy_metrics import EPOCH_SECONDS, LEGACY_METRICS, legacy_registry
 
 from pytest_cnnperf.baselines import (
     MetricTolerance,
@@ -17,9 +18,9 @@ from pytest_cnnperf.baselines import (
     parse_tolerances,
     resolve_tolerances,
 )
-from pytest_cnnperf.metrics import ACCURACY, BUILTIN_METRICS, EPOCH_SECONDS, Metric, MetricRegistry
+from pytest_cnnperf.metrics import ACCURACY, Metric, MetricRegistry
 
-REGISTRY = MetricRegistry()
+REGISTRY = legacy_registry()
 SOURCE = "the cnnperf marker of t.py::a"
 
 
@@ -44,7 +45,7 @@ def _metric(**changes: Any) -> Metric:
 MEMORY = _metric()
 THROUGHPUT = _metric(name="throughput", unit="images/s", better="higher", default_tolerance=0.2)
 GPU_MB = _metric(name="gpu_mb", relative=False, default_tolerance=50.0)
-CUSTOM = MetricRegistry([*BUILTIN_METRICS, MEMORY, GPU_MB])
+CUSTOM = MetricRegistry([*LEGACY_METRICS, MEMORY, GPU_MB])
 
 
 # --------------------------------------------------------------------------- rules

@@ -257,3 +257,19 @@ def test_window_plan() -> None:
     # A 3 s step: fewer windows, at least 5.
     assert window_plan(plan, 4, 3.0).count == 8
     assert window_plan(plan, 4, 3.0).steps == 1
+
+
+def test_builtin_step_time_declaration() -> None:
+    from pytest_cnnperf.metrics import ACCURACY, BUILTIN_METRICS, STEP_TIME
+
+    assert BUILTIN_METRICS == (STEP_TIME, ACCURACY)
+    assert REGISTRY.names() == ("step_time", "accuracy")
+    assert (STEP_TIME.unit, STEP_TIME.better, STEP_TIME.relative, STEP_TIME.per_run) == (
+        "kernel units",
+        "lower",
+        True,
+        True,
+    )
+    assert STEP_TIME.default_tolerance == 0.10
+    for old in ("epoch_seconds", "epoch_time", "images_per_second"):
+        assert REGISTRY.get(old) is STEP_TIME

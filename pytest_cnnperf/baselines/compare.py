@@ -675,7 +675,7 @@ def compare(
     missing_timing = [
         metric.name
         for metric in registry
-        if metric.noisy
+        if metric.per_run
         and figures.samples.get(metric.name)
         and metric.name not in entry.figures.samples
     ]
