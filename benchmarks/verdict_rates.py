@@ -196,26 +196,24 @@ def log_sd(values: list[float]) -> float:
 
 
 def clopper_pearson(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Exact binomial interval by bisection on the binomial tail (standard library only)."""
+    """Exact (Clopper-Pearson) binomial interval, by bisection on the binomial tails."""
     if n == 0:
         return (math.nan, math.nan)
     alpha = 1 - confidence
 
-    def tail_ge(p: float) -> float:  # P(X >= k)
-        return sum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(k, n + 1))
+    def at_least(p: float, j: int) -> float:  # P(X >= j), increasing in p
+        return sum(_pmf(n, i, p) for i in range(j, n + 1))
 
-    def solve(target: float, f: Any) -> float:
+    def solve(f: Any, target: float) -> float:
         lo, hi = 0.0, 1.0
         for _ in range(60):
             mid = (lo + hi) / 2
-            if f(mid) < target:
-                lo = mid
-            else:
-                hi = mid
+            lo, hi = (mid, hi) if f(mid) < target else (lo, mid)
         return (lo + hi) / 2
 
-    low = 0.0 if k == 0 else solve(alpha / 2, tail_ge)
-    high = 1.0 if k == n else solve(1 - alpha / 2, lambda p: 1 - tail_ge(p + 0) + _pmf(n, k, p))
+    low = 0.0 if k == 0 else solve(lambda p: at_least(p, k), alpha / 2)
+    # P(X <= k) = alpha/2, i.e. P(X >= k + 1) = 1 - alpha/2.
+    high = 1.0 if k == n else solve(lambda p: at_least(p, k + 1), 1 - alpha / 2)
     return low, high
 
 

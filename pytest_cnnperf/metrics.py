@@ -130,6 +130,8 @@ class Metric:
             metric): judged by the three-way rule on the between-run noise
             (``baselines.compare.judge_runs``), not by a bootstrap of samples
             taken within one run.
+        gpu_tolerance: the default tolerance in the GPU profile, where the
+            noise is lower, or None for ``default_tolerance`` there too.
     """
 
     name: str
@@ -145,6 +147,7 @@ class Metric:
     cell: Callable[[float], str] | None = field(default=None, compare=False)
     column: str | None = None
     per_run: bool = False
+    gpu_tolerance: float | None = None
 
     def __post_init__(self) -> None:
         for name in (self.name, *self.aliases):
@@ -298,6 +301,7 @@ STEP_TIME = Metric(
     cell=lambda value: f"{value:.4g}",
     column="step time (kernel units)",
     per_run=True,
+    gpu_tolerance=0.05,
 )
 """Calibrated training step time: the judged timing figure. Raw seconds per
 step, epoch times, images per second and the kernel's seconds are shown and

@@ -247,8 +247,17 @@ class CnnperfSession:
             self.registry,
             source=f"the settings of {node_id}",
         )
+        from pytest_cnnperf.baselines import ToleranceOverrides
+
+        profile = (
+            ToleranceOverrides(
+                {m.name: m.gpu_tolerance for m in self.registry if m.gpu_tolerance is not None}
+            )
+            if self.cfg.gpu
+            else None
+        )
         return resolve_tolerances(
-            self.registry, self.cfg.tolerance_ini, self.cfg.tolerance_cli, marker
+            self.registry, profile, self.cfg.tolerance_ini, self.cfg.tolerance_cli, marker
         )
 
     # -- verdicts ------------------------------------------------------------
