@@ -99,9 +99,19 @@ def test_dict(outcome: TestOutcome, registry: MetricRegistry) -> dict[str, Any]:
             for name, values in samples.items()
         },
         "step_time_median": medians.get("step_time"),
+        # Measured epochs (per-epoch timing; empty with windows): shown, not judged.
+        "epoch_seconds_median": _median(
+            [e.seconds for run in outcome.runs for e in run.measured_epochs]
+        ),
         "images_per_second_median": outcome.images_per_second_median,
         "accuracy": outcome.accuracy,
     }
+
+
+def _median(values: Sequence[float]) -> float | None:
+    from pytest_cnnperf.results import median_or_none
+
+    return median_or_none(values)
 
 
 def results_document(cfg: CnnperfConfig, report: SessionReport) -> dict[str, Any]:

@@ -178,7 +178,7 @@ class MetricComparison:
             baseline += f" (median of {self.baseline_count})"
         text = f"{metric.name}: measured {measured}, baseline {baseline}, "
         text += metric.format_change(self.change)
-        if metric.per_run and self.noise is not None and math.isfinite(self.interval_low):
+        if metric.per_run and self.noise is not None and not self.low_confidence:
             text += (
                 f" (99% lower bound {metric.format_change_short(self.interval_low)}, 95% upper "
                 f"bound {metric.format_change_short(self.interval_high)}; between-run noise "
@@ -594,16 +594,18 @@ def _judge_per_run(
     else:
         noise, dof = pooled_log_sd([before, *history])
         judgement = judge_runs(before, now, noise, dof, rule.limit)
+    judged = math.isfinite(judgement.low) and math.isfinite(judgement.high)
     compared = MetricComparison(
         rule=rule,
         verdict=judgement.verdict,
         baseline=math.exp(sum(math.log(x) for x in before) / len(before)),
         current=math.exp(sum(math.log(x) for x in now) / len(now)),
         change=judgement.change,
-        interval_low=judgement.low,
-        interval_high=judgement.high,
-        confidence=REGRESSION_CONFIDENCE,
-        low_confidence=judgement.dof < MIN_NOISE_RUNS - 1,
+        # Without noise there are no bounds: the plain change, flagged (JSON has no NaN).
+        interval_low=judgement.low if judged else judgement.change,
+        interval_high=judgement.high if judged else judgement.change,
+        confidence=REGRESSION_CONFIDENCE if judged else None,
+        low_confidence=not judged,
         baseline_count=len(before),
         current_count=len(now),
         current_relative_spread=None,

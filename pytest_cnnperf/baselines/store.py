@@ -689,12 +689,12 @@ def _entry_document(
 ) -> dict[str, Any]:
     """The stored form of one accepted entry, keeping what this version does not know."""
     previous = previous or {}
-    if item.figures.timing is not None:
-        # Accepted again with the current timing method: the old figures stay in history.
-        previous = {name: value for name, value in previous.items() if name != "superseded"}
     history = list(previous.get("history", []))
     if previous:
         history.append(_history_record(previous))
+    if item.figures.timing is not None:
+        # Accepted again with the current timing method: the old figures stay in history.
+        previous = {name: value for name, value in previous.items() if name != "superseded"}
 
     def unknown(block: object) -> dict[str, Any]:
         # Another version's metrics and tolerances survive this one's accept;
