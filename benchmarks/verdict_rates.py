@@ -290,6 +290,7 @@ def analyze(args: argparse.Namespace) -> None:
         names = sorted(base_values)
         tolerance = args.tolerance
         counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        sigmas: list[float] = []
         for variant in [0.0, *sorted(v for (m, v) in by if m == model and v)]:
             currents = [r for r in by[(model, variant)] if r["run"] == 0]
             confirms = {r["session"]: r for r in by[(model, variant)] if r["run"] == 1}
@@ -304,6 +305,7 @@ def analyze(args: argparse.Namespace) -> None:
                     base_values[n] for n in others[args.base_runs : args.base_runs + args.history]
                 ]
                 sigma, dof = pooled_log_sd([base, history] if history else [base])
+                sigmas.append(sigma)
                 cur = [estimators(current["windows"])[chosen]]
                 verdict = judge_runs(base, cur, sigma, dof, tolerance).verdict.value
                 if verdict == "regressed" and args.confirm and current["session"] in confirms:
@@ -318,6 +320,11 @@ def analyze(args: argparse.Namespace) -> None:
             f"those and {args.history} other identical sessions, confirmation "
             f"{'on' if args.confirm else 'off'}; estimator {chosen!r}:"
         )
+        if sigmas:
+            print(
+                f"  noise used (pooled log-SD): median {statistics.median(sigmas):.3f}, "
+                f"range {min(sigmas):.3f} to {max(sigmas):.3f}"
+            )
         for variant, c in counts.items():
             n = c["n"]
             print(

@@ -143,7 +143,8 @@ def test_save_then_compare_passes_and_history_keeps_reasons(
     again.assert_outcomes(passed=1)
     (test,) = read_results("again.json")["tests"]
     epoch = test["comparison"]["metrics"]["step_time"]
-    assert test["verdict"] == "pass", test["comparison"]
+    # The baseline's accuracy is the median of 3 seeds now: it may differ from this run's.
+    assert epoch["verdict"] == "pass", test["comparison"]
     assert epoch["tolerance"] == 2.0
     assert epoch["baseline_count"] == 3 and epoch["current_count"] == 1
     assert 1 / 3 < epoch["change"] < 3
