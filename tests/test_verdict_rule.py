@@ -273,3 +273,30 @@ def test_builtin_step_time_declaration() -> None:
     assert STEP_TIME.default_tolerance == 0.10
     for old in ("epoch_seconds", "epoch_time", "images_per_second"):
         assert REGISTRY.get(old) is STEP_TIME
+
+
+@pytest.mark.parametrize(
+    ("cores", "workers", "shares"),
+    [
+        ([0, 1], 1, [[0, 1]]),
+        ([0, 1], 2, [[0], [1]]),
+        ([0, 1, 2, 3, 4], 2, [[0, 1, 2], [3, 4]]),
+        ([0, 1], 3, [[0], [1], [0]]),
+    ],
+)
+def test_each_worker_gets_its_share_of_the_cores(
+    cores: list[int], workers: int, shares: list[list[int]]
+) -> None:
+    from pytest_cnnperf.runtime import cores_of_worker
+
+    assert [cores_of_worker(cores, i, workers) for i in range(workers)] == shares
+
+
+def test_reference_kernel_times_itself_and_keeps_the_figures() -> None:
+    from pytest_cnnperf.timing import ReferenceKernel
+
+    kernel = ReferenceKernel(threads=2)
+    assert kernel.threads == 2
+    first = kernel.record()
+    assert 0 < first < 1
+    assert kernel.seconds == [first]
