@@ -118,11 +118,16 @@ class TestOutcome:
         runs = [run for run in self.runs if run.windows]
         if not runs:
             return None
-        from pytest_cnnperf.metrics import STEP_ESTIMATOR
+        from pytest_cnnperf.metrics import STEP_ESTIMATOR, STEP_PER_WINDOW
 
+        estimator = (
+            f"{STEP_ESTIMATOR} of window / its kernel"
+            if STEP_PER_WINDOW
+            else f"{STEP_ESTIMATOR} window / median kernel"
+        )
         return {
             "method": "windows",
-            "estimator": f"{STEP_ESTIMATOR} window / median kernel",
+            "estimator": estimator,
             "arrangement": dict(runs[-1].arrangement or {}),
             "runs": [
                 {
