@@ -1,201 +1,382 @@
-"""False-alarm and detection rates of the baseline verdict rule on this machine.
+"""False-alarm and detection rates of the verdict rule, measured on real training.
 
-Real timing noise, not simulated: every "epoch" is a fixed amount of NumPy
-matrix work (it uses the BLAS threads the way a CPU training step does), timed
-with ``time.perf_counter``. Each trial times a baseline set and a current set
-of ``--epochs`` epochs each (the size a suite measures), one after the other,
-as a suite run after its baseline would. A slowdown is injected by really
-doing proportionally more work in the current epochs (1.25 times the matrix
-products for a 25% slowdown), never by multiplying the measured numbers.
-Trials of the different slowdowns are interleaved so that a busy spell on the
-machine hits every row alike.
+Three commands:
 
-Each pair of sets goes through ``pytest_cnnperf.baselines.compare`` at the
-default tolerances (or ``--tolerance``). For contrast, the table also shows
-how often a naive rule flags the pair: the ratio of the two means above the
-same bound (one number against one number).
+``session``  one session, in its own process: trains LeNet-5 (MNIST, 8,000
+             images) and ResNet20 v1 (CIFAR-10, 4 steps a pass) at their CPU
+             profile sizes through ``pytest_cnnperf.training.train_once``, the
+             code a test runs, with windows and the reference kernel, twice
+             each (the second run is what ``--cnnperf-confirm`` measures), and
+             appends one JSON line per run to ``--out``. ``--slowdown`` wraps
+             the model in a layer that does real extra work (chained matrix
+             products that depend on the input, forward and backward).
+``collect``  runs ``--sessions`` identical sessions and ``--slowed`` sessions
+             of each slowdown, each a separate process, in shuffled order,
+             spaced so that the pool spreads over ``--minutes``.
+``analyze``  reads the lines and reports, with Clopper-Pearson 95% intervals:
+             the between-run spread of each estimator with and without the
+             calibration, the actual slowdown of each variant, and the
+             verdicts of the rule (``pytest_cnnperf.baselines.compare``) on
+             comparisons drawn from the pool: a baseline of ``--base-runs``
+             identical sessions, noise from ``--history`` other identical
+             sessions, a current session of each variant, and its
+             confirmation run.
 
-Usage: python benchmarks/verdict_rates.py [--trials 80] [--epochs 3]
-           [--epoch-ms 40] [--tolerance 25%] [--threads 1] [--neighbour]
-
-``--neighbour`` runs a busy-looping process on one core for the duration,
-as a parallel test worker or another job on a shared machine would.
+Usage:
+    python benchmarks/verdict_rates.py collect --out benchmarks/out/pool.jsonl
+    python benchmarks/verdict_rates.py analyze benchmarks/out/pool.jsonl
 """
 
 from __future__ import annotations
 
 import argparse
-import multiprocessing
+import json
+import math
 import os
+import random
 import statistics
+import subprocess
+import sys
 import time
-from collections import Counter
-from collections.abc import Callable
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
 
-from pytest_cnnperf.baselines import (
-    BaselineEntry,
-    Figures,
-    Provenance,
-    ToleranceOverrides,
-    Verdict,
-    compare,
-    resolve_tolerances,
-)
-from pytest_cnnperf.baselines.stats import relative_mad
-from pytest_cnnperf.metrics import MetricRegistry, parse_relative
+MODELS = {
+    # name: (dataset, data options, batch size or None, epochs, steps per epoch)
+    "lenet5": ("mnist", {"train_size": 8000, "test_size": 2000, "split": "test"}, 2, None),
+    "resnet20_v1": ("cifar10", {"train_size": 8000, "test_size": 500, "split": "test"}, 1, 4),
+}
 
-REGISTRY = MetricRegistry()
-
-SLOWDOWNS = (0.0, 0.10, 0.25, 0.35, 0.50)
-
-
-def make_workload(size: int = 192) -> Callable[[int], None]:
-    """``work(units)`` does ``units`` chained float32 matrix products."""
-    # Imported here, after main() has set the BLAS thread count, which the
-    # BLAS library reads once when NumPy loads it.
-    import numpy as np
-
-    rng = np.random.default_rng(0)
-    a = rng.standard_normal((size, size), dtype=np.float32)
-    b = rng.standard_normal((size, size), dtype=np.float32) / np.float32(size)
-
-    def work(units: int) -> None:
-        x = a
-        for _ in range(units):
-            x = np.tanh(x @ b)
-
-    return work
+#: Extra matrix products per step, per model and slowdown: set once from a
+#: probe (see the docs); the actual slowdown is measured from the sessions.
+EXTRA_UNITS = {
+    "lenet5": {0.05: 4, 0.10: 8, 0.20: 15},
+    "resnet20_v1": {0.05: 8, 0.10: 16, 0.20: 32},
+}
+#: Side of the extra products' matrices, per model.
+EXTRA_SIZE = {"lenet5": 96, "resnet20_v1": 256}
 
 
-def calibrate(work: Callable[[int], None], epoch_ms: float) -> int:
-    """Units of work that take about ``epoch_ms`` milliseconds."""
-    work(20)  # warm caches and BLAS threads
-    units = 20
-    while True:
-        started = time.perf_counter()
-        work(units)
-        elapsed = time.perf_counter() - started
-        if elapsed > epoch_ms / 1000 / 4 or units > 1_000_000:
-            return max(1, round(units * epoch_ms / 1000 / elapsed))
-        units *= 2
+def _extra_work_model(base: Any, units: int, input_shape: tuple[int, ...], size: int) -> Any:
+    from pytest_cnnperf.backend import import_keras, import_tensorflow
+
+    keras = import_keras()
+    tf = import_tensorflow()
+
+    class ExtraWork(keras.layers.Layer):  # type: ignore[misc,name-defined]
+        """``units`` chained matrix products that depend on the input: real extra work."""
+
+        def build(self, shape: Any) -> None:
+            self.w = self.add_weight(shape=(size, size), initializer="orthogonal", trainable=False)
+
+        def call(self, x: Any) -> Any:
+            z = self.w + 1e-12 * tf.reduce_mean(x)
+            for _ in range(units):
+                z = tf.matmul(z, self.w)
+            return x + 1e-30 * tf.reduce_mean(z)
+
+    inputs = keras.Input(shape=input_shape)
+    return keras.Model(inputs, base(ExtraWork()(inputs)))
 
 
-def time_epochs(work: Callable[[int], None], units: int, count: int) -> tuple[float, ...]:
-    times = []
-    for _ in range(count):
-        started = time.perf_counter()
-        work(units)
-        times.append(time.perf_counter() - started)
-    return tuple(times)
+def run_session(args: argparse.Namespace) -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ["CUDA_VISIBLE_DEVICES"] = ""
+    from pytest_cnnperf import datasets, models, training
+    from pytest_cnnperf.building import ModelUnderTest
+    from pytest_cnnperf.plan import TrainPlan
 
+    started = time.time()
+    lines = []
+    for name, (dataset, options, epochs, steps) in MODELS.items():
+        ds = datasets.load(dataset, seed=0, mode="auto", offline=True, **options)  # type: ignore[arg-type]
+        recipe = models.recipe(name)
+        shape = tuple(int(v) for v in ds.input_shape)
+        units = EXTRA_UNITS[name].get(args.slowdown, 0) if args.slowdown else 0
 
-def figures(epochs: tuple[float, ...]) -> Figures:
-    return Figures(
-        node_id="bench::epoch",
-        model="matmul",
-        dataset="none",
-        batch_size=1,
-        data_source="synthetic",
-        samples={"epoch_seconds": epochs},
-    )
+        def make(
+            name: str = name,
+            shape: tuple[int, ...] = shape,
+            units: int = units,
+            classes: int = ds.num_classes,
+        ) -> Any:
+            base = models.build(name, input_shape=shape, num_classes=classes)
+            return _extra_work_model(base, units, shape, EXTRA_SIZE[name]) if units else base
 
-
-def entry(epochs: tuple[float, ...]) -> BaselineEntry:
-    return BaselineEntry(figures=figures(epochs), software={}, provenance=Provenance("", "", None))
-
-
-def _spin() -> None:
-    while True:
-        pass
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=80, help="trials per slowdown (80)")
-    parser.add_argument("--epochs", type=int, default=3, help="epochs per sample set (3)")
-    parser.add_argument("--epoch-ms", type=float, default=40.0, help="epoch length in ms (40)")
-    parser.add_argument(
-        "--tolerance", type=parse_relative, default=None, help="timing tolerance (25%%)"
-    )
-    parser.add_argument("--neighbour", action="store_true", help="busy-loop on one core")
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=1,
-        help="BLAS threads (1: a spinning BLAS thread pool on a shared 2-core machine "
-        "measures the scheduler, not the work)",
-    )
-    args = parser.parse_args()
-    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[variable] = str(args.threads)
-    override = (
-        None if args.tolerance is None else ToleranceOverrides({"epoch_seconds": args.tolerance})
-    )
-    tolerances = resolve_tolerances(REGISTRY, override)
-    bound = 1 + tolerances.limits["epoch_seconds"]
-
-    neighbour = None
-    if args.neighbour:
-        neighbour = multiprocessing.Process(target=_spin, daemon=True)
-        neighbour.start()
-    try:
-        work = make_workload()
-        units = calibrate(work, args.epoch_ms)
-        verdicts: dict[float, Counter[Verdict]] = {s: Counter() for s in SLOWDOWNS}
-        naive: Counter[float] = Counter()
-        spreads: list[float] = []
-        epoch_times: list[float] = []
-        ratios_at_zero: list[float] = []
-        started = time.perf_counter()
-        for _ in range(args.trials):
-            for slowdown in SLOWDOWNS:
-                base = time_epochs(work, units, args.epochs)
-                current = time_epochs(work, round(units * (1 + slowdown)), args.epochs)
-                result = compare(
-                    figures(current), entry(base), tolerances, REGISTRY, software_now={}
-                )
-                verdicts[slowdown][result.verdict] += 1
-                if statistics.fmean(current) / statistics.fmean(base) > bound:
-                    naive[slowdown] += 1
-                spreads.append(relative_mad(base))
-                epoch_times.extend(base)
-                if slowdown == 0.0:
-                    ratios_at_zero.append(statistics.median(current) / statistics.median(base))
-        elapsed = time.perf_counter() - started
-    finally:
-        if neighbour is not None:
-            neighbour.terminate()
-            neighbour.join()
-
-    print(
-        f"{args.trials} trials per row, {args.epochs} epochs per set, {units} matrix products "
-        f"per epoch (median epoch {statistics.median(epoch_times) * 1000:.0f} ms), "
-        f"{args.threads} BLAS thread(s), {os.cpu_count()} CPUs, load average "
-        f"{os.getloadavg()[0]:.2f}, neighbour={'on' if args.neighbour else 'off'}, "
-        f"tolerance {tolerances.limits['epoch_seconds']:.0%}, {elapsed:.0f} s"
-    )
-    ordered = sorted(ratios_at_zero)
-    print(
-        f"noise: median relative MAD of a {args.epochs}-epoch set "
-        f"{statistics.median(spreads):.1%}; median ratio at 0% slowdown, 5th-95th "
-        f"percentile: {ordered[len(ordered) // 20]:.3f} to {ordered[-1 - len(ordered) // 20]:.3f}"
-    )
-    header = f"{'slowdown':>8} {'regressed':>10} {'unstable':>9} {'pass':>6} {'improved':>9}"
-    print(f"{header} {'naive mean>' + format(bound, '.2f') + 'x':>16}")
-    for slowdown in SLOWDOWNS:
-        counts = verdicts[slowdown]
-        total = sum(counts.values())
-
-        def rate(verdict: Verdict, counts: Counter[Verdict] = counts, total: int = total) -> str:
-            return f"{counts[verdict] / total:.1%}"
-
-        print(
-            f"{slowdown:>8.0%} {rate(Verdict.REGRESSED):>10} {rate(Verdict.UNSTABLE):>9} "
-            f"{rate(Verdict.PASS):>6} {rate(Verdict.IMPROVED):>9} "
-            f"{naive[slowdown] / total:>16.1%}"
+        mut = ModelUnderTest(name, make(), recipe, make)
+        plan = TrainPlan(
+            epochs=epochs,
+            warmup_epochs=1,
+            batch_size=recipe.batch_size,
+            learning_rate=recipe.learning_rate,
+            steps_per_epoch=steps,
+            repeats=1,
+            windows=args.windows,
+            window_seconds=0.1,
         )
-    return 0
+        for run in range(args.runs if name == "lenet5" else 1):
+            model = mut.model if run == 0 else mut.rebuild()
+            t0 = time.perf_counter()
+            result = training.train_once(mut, model, ds, plan, seed=run, device="/CPU:0")
+            lines.append(
+                {
+                    "session": args.session,
+                    "variant": args.slowdown,
+                    "units": units,
+                    "model": name,
+                    "data_source": ds.source,
+                    "run": run,
+                    "seconds": time.perf_counter() - t0,
+                    "windows": [
+                        [w.seconds, w.steps, w.calibration_seconds] for w in result.windows
+                    ],
+                    "warmup": [[e.seconds, e.steps] for e in result.epochs if e.warmup],
+                    "accuracy": result.accuracy,
+                    "arrangement": result.arrangement,
+                    "time": time.time(),
+                    "load": os.getloadavg()[0],
+                }
+            )
+    with open(args.out, "a", encoding="utf-8") as out:
+        for line in lines:
+            out.write(json.dumps(line) + "\n")
+    print(f"session {args.session} slowdown {args.slowdown}: {time.time() - started:.1f} s")
+
+
+def collect(args: argparse.Namespace) -> None:
+    plan = [0.0] * args.sessions + [s for s in (0.05, 0.10, 0.20) for _ in range(args.slowed)]
+    random.Random(args.seed).shuffle(plan)
+    deadline = time.time() + args.minutes * 60
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    for index, slowdown in enumerate(plan):
+        subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "session",
+                "--out",
+                args.out,
+                "--session",
+                f"{args.tag}{index:03d}",
+                "--slowdown",
+                str(slowdown),
+                "--windows",
+                str(args.windows),
+            ],
+            check=False,
+        )
+        left = len(plan) - index - 1
+        if left:
+            # Spread the rest over the time left: sessions at different times.
+            pause = max(0.0, (deadline - time.time()) / left - 40.0)
+            time.sleep(min(pause, 60.0))
+
+
+# --------------------------------------------------------------------------- analysis
+
+
+def estimators(windows: list[list[float]]) -> dict[str, float]:
+    """Every candidate estimate of one run, raw (s/step) and calibrated (kernel units)."""
+    from pytest_cnnperf.baselines.stats import run_estimate
+
+    steps = [w[0] / w[1] for w in windows]
+    kernel = [w[2] for w in windows]
+    found = {}
+    for method in ("min", "q25", "median"):
+        found[f"{method} raw"] = run_estimate(steps, None, method)
+        found[f"{method} / kernel"] = run_estimate(steps, kernel, method)
+        found[f"{method} per-window"] = run_estimate(steps, kernel, method, per_window=True)
+    return found
+
+
+def log_sd(values: list[float]) -> float:
+    logs = [math.log(v) for v in values]
+    return statistics.stdev(logs) if len(logs) > 1 else math.nan
+
+
+def clopper_pearson(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Exact (Clopper-Pearson) binomial interval, by bisection on the binomial tails."""
+    if n == 0:
+        return (math.nan, math.nan)
+    alpha = 1 - confidence
+
+    def at_least(p: float, j: int) -> float:  # P(X >= j), increasing in p
+        return sum(_pmf(n, i, p) for i in range(j, n + 1))
+
+    def solve(f: Any, target: float) -> float:
+        lo, hi = 0.0, 1.0
+        for _ in range(60):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if f(mid) < target else (lo, mid)
+        return (lo + hi) / 2
+
+    low = 0.0 if k == 0 else solve(lambda p: at_least(p, k), alpha / 2)
+    # P(X <= k) = alpha/2, i.e. P(X >= k + 1) = 1 - alpha/2.
+    high = 1.0 if k == n else solve(lambda p: at_least(p, k + 1), 1 - alpha / 2)
+    return low, high
+
+
+def _pmf(n: int, k: int, p: float) -> float:
+    return math.comb(n, k) * p**k * (1 - p) ** (n - k)
+
+
+def rate(k: int, n: int) -> str:
+    low, high = clopper_pearson(k, n)
+    return f"{k}/{n} = {k / n:.1%} [{low:.1%}, {high:.1%}]" if n else "-"
+
+
+def analyze(args: argparse.Namespace) -> None:
+    from pytest_cnnperf.baselines.compare import judge_runs
+    from pytest_cnnperf.baselines.stats import pooled_log_sd
+
+    rows = [json.loads(line) for line in Path(args.path).read_text().splitlines() if line]
+    by = defaultdict(list)
+    for row in rows:
+        by[(row["model"], row["variant"])].append(row)
+    times = [row["time"] for row in rows]
+    loads = [row["load"] for row in rows]
+    sessions = {row["session"] for row in rows}
+    print(
+        f"{len(sessions)} sessions, {len(rows)} runs, over {(max(times) - min(times)) / 60:.0f} "
+        f"min; load average (1 min) median {statistics.median(loads):.2f}, "
+        f"range {min(loads):.2f} to {max(loads):.2f}"
+    )
+    chosen = args.estimator
+    for model in MODELS:
+        print(f"\n== {model}")
+        identical = [r for r in by[(model, 0.0)] if r["run"] == 0]
+        confirm = {r["session"]: r for r in by[(model, 0.0)] if r["run"] == 1}
+        if len(identical) < 3:
+            print("too few identical sessions")
+            continue
+        w0 = identical[0]["windows"]
+        print(
+            f"windows per run {len(w0)} of {w0[0][1]} steps, median window "
+            f"{statistics.median(w[0] for w in w0) * 1000:.0f} ms, kernel "
+            f"{statistics.median(w[2] for w in w0) * 1000:.1f} ms"
+        )
+        print("between-run log-SD of identical sessions (first run of each), by estimator:")
+        table = {}
+        for key in estimators(w0):
+            values = [estimators(r["windows"])[key] for r in identical]
+            table[key] = log_sd(values)
+            print(f"  {key:<20} {table[key]:.4f}")
+        pairs = [
+            (estimators(r["windows"])[chosen], estimators(confirm[r["session"]]["windows"])[chosen])
+            for r in identical
+            if r["session"] in confirm
+        ]
+        if len(pairs) > 2:
+            diffs = [math.log(b / a) for a, b in pairs]
+            print(
+                f"  in-process repeat ({chosen}): log-SD of run2/run1 {statistics.stdev(diffs):.4f}"
+                f" (independent runs would give {table[chosen] * math.sqrt(2):.4f}); "
+                f"correlation of the two runs {_corr(pairs):.2f}"
+            )
+        base_values = {r["session"]: estimators(r["windows"])[chosen] for r in identical}
+        base_center = statistics.median(base_values.values())
+        for variant in sorted(v for (m, v) in by if m == model and v):
+            slowed = [
+                estimators(r["windows"])[chosen] for r in by[(model, variant)] if r["run"] == 0
+            ]
+            if slowed:
+                actual = statistics.median(slowed) / base_center - 1
+                print(
+                    f"  variant +{variant:.0%}: actual slowdown {actual:+.1%} "
+                    f"(median of {len(slowed)} sessions)"
+                )
+        rng = random.Random(args.seed)
+        names = sorted(base_values)
+        tolerance = args.tolerance
+        counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        sigmas: list[float] = []
+        for variant in [0.0, *sorted(v for (m, v) in by if m == model and v)]:
+            currents = [r for r in by[(model, variant)] if r["run"] == 0]
+            confirms = {r["session"]: r for r in by[(model, variant)] if r["run"] == 1}
+            for _ in range(args.comparisons):
+                current = rng.choice(currents)
+                others = [n for n in names if n != current["session"]]
+                if len(others) < args.base_runs + 2:
+                    break
+                rng.shuffle(others)
+                base = [base_values[n] for n in others[: args.base_runs]]
+                history = [
+                    base_values[n] for n in others[args.base_runs : args.base_runs + args.history]
+                ]
+                sigma, dof = pooled_log_sd([base, history] if history else [base])
+                sigmas.append(sigma)
+                cur = [estimators(current["windows"])[chosen]]
+                verdict = judge_runs(base, cur, sigma, dof, tolerance).verdict.value
+                if verdict == "regressed" and args.confirm and current["session"] in confirms:
+                    again = [estimators(confirms[current["session"]]["windows"])[chosen]]
+                    second = judge_runs(base, again, sigma, dof, tolerance).verdict.value
+                    if second != "regressed":
+                        verdict = "unstable"
+                counts[f"{variant:.2f}"][verdict] += 1
+                counts[f"{variant:.2f}"]["n"] += 1
+        print(
+            f"rule at tolerance {tolerance:.0%}, baseline of {args.base_runs} sessions, noise from "
+            f"those and {args.history} other identical sessions, confirmation "
+            f"{'on' if args.confirm else 'off'}; estimator {chosen!r}:"
+        )
+        if sigmas:
+            print(
+                f"  noise used (pooled log-SD): median {statistics.median(sigmas):.3f}, "
+                f"range {min(sigmas):.3f} to {max(sigmas):.3f}"
+            )
+        for variant, c in counts.items():
+            n = c["n"]
+            print(
+                f"  +{float(variant):.0%}: regressed {rate(c['regressed'], n)}; "
+                f"unstable {rate(c['unstable'], n)}; pass {rate(c['pass'], n)}"
+            )
+        false = counts["0.00"]
+        if false["n"]:
+            p = false["regressed"] / false["n"]
+            print(
+                f"  per-suite false alarm for 36 tests at the measured per-test rate "
+                f"{p:.2%}: {1 - (1 - p) ** 36:.1%} (upper 95% bound per test "
+                f"{clopper_pearson(false['regressed'], false['n'])[1]:.2%} gives "
+                f"{1 - (1 - clopper_pearson(false['regressed'], false['n'])[1]) ** 36:.1%})"
+            )
+
+
+def _corr(pairs: list[tuple[float, float]]) -> float:
+    xs = [math.log(a) for a, _ in pairs]
+    ys = [math.log(b) for _, b in pairs]
+    return statistics.correlation(xs, ys)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    one = sub.add_parser("session")
+    one.add_argument("--out", required=True)
+    one.add_argument("--session", default="s")
+    one.add_argument("--slowdown", type=float, default=0.0)
+    one.add_argument("--windows", type=int, default=20)
+    one.add_argument("--runs", type=int, default=2, help="runs of LeNet-5 (ResNet20: one)")
+    many = sub.add_parser("collect")
+    many.add_argument("--out", required=True)
+    many.add_argument("--sessions", type=int, default=30)
+    many.add_argument("--slowed", type=int, default=8)
+    many.add_argument("--minutes", type=float, default=30)
+    many.add_argument("--windows", type=int, default=20)
+    many.add_argument("--seed", type=int, default=1)
+    many.add_argument("--tag", default="p")
+    report = sub.add_parser("analyze")
+    report.add_argument("path")
+    report.add_argument("--estimator", default="median / kernel")
+    report.add_argument("--tolerance", type=float, default=0.10)
+    report.add_argument("--base-runs", type=int, default=3)
+    report.add_argument("--history", type=int, default=10)
+    report.add_argument("--comparisons", type=int, default=400)
+    report.add_argument("--no-confirm", dest="confirm", action="store_false")
+    report.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    {"session": run_session, "collect": collect, "analyze": analyze}[args.command](args)
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    main()

@@ -54,6 +54,9 @@ class CnnperfConfig:
     tolerance_cli: ToleranceOverrides | None = None
     #: With update_baselines: accept the tests that finished in an interrupted session.
     update_interrupted: bool = False
+    windows: int = 20
+    history_path: Path | None = None
+    confirm: bool = True
 
     @property
     def device_kind(self) -> str:
@@ -115,6 +118,9 @@ class CnnperfConfig:
             tolerance_ini=tolerance_ini,
             tolerance_cli=tolerance_cli,
             update_interrupted=bool(values["cnnperf_update_interrupted"]),
+            windows=20 if values["cnnperf_windows"] is None else values["cnnperf_windows"],
+            history_path=_path(values["cnnperf_history"], invocation_dir),
+            confirm=values["cnnperf_confirm"] is not False,
         )
         if cfg.update_interrupted and not cfg.update_baselines:
             raise pytest.UsageError(

@@ -12,6 +12,7 @@ recompile it for assertion rewriting each time.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -78,6 +79,10 @@ def _run_dict(run: TrainResult) -> dict[str, Any]:
         "device": run.device,
         "epochs": _epochs(run),
         "epoch_seconds_median": run.epoch_seconds_median,
+        "windows": [dataclasses.asdict(w) for w in run.windows],
+        "step_seconds_median": run.step_seconds_median,
+        "calibration_seconds_median": run.calibration_seconds_median,
+        "arrangement": None if run.arrangement is None else dict(run.arrangement),
         "accuracy": run.accuracy,
         "test_images": run.test_images,
     }
@@ -99,10 +104,20 @@ def test_dict(outcome: TestOutcome, registry: MetricRegistry) -> dict[str, Any]:
             name: {"samples": list(values), "median": medians.get(name)}
             for name, values in samples.items()
         },
-        "epoch_seconds_median": medians.get("epoch_seconds"),
+        "step_time_median": medians.get("step_time"),
+        # Measured epochs (per-epoch timing; empty with windows): shown, not judged.
+        "epoch_seconds_median": _median(
+            [e.seconds for run in outcome.runs for e in run.measured_epochs]
+        ),
         "images_per_second_median": outcome.images_per_second_median,
         "accuracy": outcome.accuracy,
     }
+
+
+def _median(values: Sequence[float]) -> float | None:
+    from pytest_cnnperf.results import median_or_none
+
+    return median_or_none(values)
 
 
 def document_for(

@@ -66,6 +66,7 @@ SETTINGS: Mapping[str, str] = {
     "repeats": "whole training runs whose measured epochs are pooled (whole number >= 1)",
     "early_stopping": "stop on validation loss with the recipe's patience (true/false)",
     "validation_fraction": "share of training images held out for early stopping (0..0.5)",
+    "windows": "timed windows after the warm-up (whole number >= 0; 0: time each epoch)",
 }
 
 #: Per-test tolerance settings start with this, followed by a metric's name.

@@ -64,6 +64,25 @@ def parse_bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
+def parse_windows(text: str) -> int:
+    """Parse a number of timed windows: a whole number of at least 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 0, got {text!r}")
+    return value
+
+
+def parse_on_off(text: str) -> bool:
+    """Parse ``on`` or ``off``."""
+    lowered = text.strip().lower()
+    if lowered not in ("on", "off"):
+        raise argparse.ArgumentTypeError(f"expected on or off, got {text!r}")
+    return lowered == "on"
+
+
 def parse_device(text: str) -> int | None:
     """Parse a device index, or ``auto`` (one device per xdist worker)."""
     if text.strip().lower() == "auto":
@@ -266,6 +285,35 @@ OPTIONS: tuple[Option, ...] = (
         parse_positive_int,
         "cnnperf_repeats",
         default="1",
+    ),
+    Option(
+        "--cnnperf-windows",
+        "cnnperf_windows",
+        "timed windows per run after the warm-up, each at least 100 ms on CPU (20 ms on "
+        "GPU); 0 times each epoch instead (default: 20)",
+        "N",
+        parse_windows,
+        "cnnperf_windows",
+        default="20",
+    ),
+    Option(
+        "--cnnperf-history",
+        "cnnperf_history",
+        "JSON-lines file every run appends its timing estimates to and reads the "
+        "between-run noise from; keep it in a CI cache (default: none)",
+        "PATH",
+        parse_path,
+        "cnnperf_history",
+    ),
+    Option(
+        "--cnnperf-confirm",
+        "cnnperf_confirm",
+        "measure a test judged regressed again in the same session and fail it only when "
+        "both measurements regressed: on or off (default: on)",
+        "on|off",
+        parse_on_off,
+        "cnnperf_confirm",
+        default="on",
     ),
     Option(
         "--cnnperf-update-baselines",

@@ -22,7 +22,13 @@ from pytest_cnnperf.baselines.compare import Comparison
 from pytest_cnnperf.baselines.model import Figures, Verdict
 from pytest_cnnperf.baselines.tolerances import Tolerances
 from pytest_cnnperf.metrics import MetricRegistry
-from pytest_cnnperf.results import AccuracyCheck, EpochResult, TrainResult, median_or_none
+from pytest_cnnperf.results import (
+    AccuracyCheck,
+    EpochResult,
+    TrainResult,
+    WindowResult,
+    median_or_none,
+)
 
 
 @dataclass(frozen=True)
@@ -99,12 +105,50 @@ class TestOutcome:
             batch_size=last.batch_size,
             data_source="synthetic" if last.data_source == "synthetic" else "real",
             samples=self.samples(registry),
+            timing=self.timing(),
         )
+
+    def timing(self) -> dict[str, Any] | None:
+        """The raw timing of every run, as plain data for the baseline and the comparison.
+
+        ``runs`` holds, per run, its windows as ``[seconds, steps, kernel
+        seconds]``, its median seconds per step and median kernel seconds;
+        ``arrangement`` the cores, threads and workers it ran with.
+        """
+        runs = [run for run in self.runs if run.windows]
+        if not runs:
+            return None
+        from pytest_cnnperf.metrics import STEP_ESTIMATOR, STEP_PER_WINDOW
+
+        estimator = (
+            f"{STEP_ESTIMATOR} of window / its kernel"
+            if STEP_PER_WINDOW
+            else f"{STEP_ESTIMATOR} window / median kernel"
+        )
+        return {
+            "method": "windows",
+            "estimator": estimator,
+            "arrangement": dict(runs[-1].arrangement or {}),
+            "runs": [
+                {
+                    "windows": [[w.seconds, w.steps, w.calibration_seconds] for w in run.windows],
+                    "step_seconds": run.step_seconds_median,
+                    "calibration_seconds": run.calibration_seconds_median,
+                }
+                for run in runs
+            ],
+        }
 
     @property
     def images_per_second(self) -> tuple[float, ...]:
-        """Throughput of every measured epoch: derived from epoch time, shown, not judged."""
-        return tuple(e.images_per_second for run in self.runs for e in run.measured_epochs)
+        """Throughput of every window (or measured epoch): derived, shown, not judged."""
+        found: list[float] = []
+        for run in self.runs:
+            if run.windows:
+                found.extend(w.images / w.seconds for w in run.windows if w.seconds > 0)
+            else:
+                found.extend(e.images_per_second for e in run.measured_epochs)
+        return tuple(found)
 
     @property
     def images_per_second_median(self) -> float | None:
@@ -146,6 +190,7 @@ class TestOutcome:
                     **run,
                     "epochs": tuple(EpochResult(**e) for e in run["epochs"]),
                     "preprocessing": tuple(run.get("preprocessing", ())),
+                    "windows": tuple(WindowResult(**w) for w in run.get("windows", ())),
                 }
             )
             for run in data.get("runs", ())

@@ -21,6 +21,11 @@ if TYPE_CHECKING:
 DEFAULT_PATIENCE = 5
 #: Share of the training images held out for early stopping by default.
 DEFAULT_VALIDATION_FRACTION = 0.1
+#: Shortest timed window by profile: long enough that the clock reads and
+#: device syncs at its ends are a small share of it.
+WINDOW_SECONDS = {"cpu": 0.1, "gpu": 0.02}
+#: Windows per test when neither the test nor ``--cnnperf-windows`` says.
+DEFAULT_WINDOWS = 20
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,9 @@ class TrainPlan:
     repeats: int
     early_stopping_patience: int | None = None
     validation_fraction: float = DEFAULT_VALIDATION_FRACTION
+    windows: int = 0
+    """Timed windows after the warm-up; 0 times each measured epoch instead."""
+    window_seconds: float = WINDOW_SECONDS["cpu"]
 
 
 def resolve_plan(
@@ -60,6 +68,12 @@ def resolve_plan(
     if early_stopping and patience is None:
         patience = DEFAULT_PATIENCE
     fraction = validation_fraction(pick("validation_fraction", DEFAULT_VALIDATION_FRACTION))
+    windows = whole_number(
+        "windows", pick("windows", getattr(cfg, "windows", DEFAULT_WINDOWS)), minimum=0
+    )
+    if early_stopping:
+        # Early stopping decides after each data epoch: those stay the timed unit.
+        windows = 0
     return TrainPlan(
         epochs=whole_number("epochs", pick("epochs", cfg.epochs)),
         warmup_epochs=whole_number("warmup_epochs", pick("warmup_epochs", 1), minimum=0),
@@ -69,6 +83,10 @@ def resolve_plan(
         repeats=whole_number("repeats", pick("repeats", cfg.repeats)),
         early_stopping_patience=patience,
         validation_fraction=fraction,
+        windows=windows,
+        window_seconds=WINDOW_SECONDS.get(
+            getattr(cfg, "device_kind", "cpu"), WINDOW_SECONDS["cpu"]
+        ),
     )
 
 

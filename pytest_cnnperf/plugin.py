@@ -29,6 +29,7 @@ from pytest_cnnperf.markers import (
     resolve_profiled,
 )
 from pytest_cnnperf.session import (
+    CONFIRM_KEY,
     OUTCOME_KEY,
     REPORT_PROPERTY,
     SETTINGS_KEY,
@@ -37,6 +38,8 @@ from pytest_cnnperf.session import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from pytest_cnnperf.building import ModelUnderTest
     from pytest_cnnperf.datasets import Dataset
     from pytest_cnnperf.results import AccuracyCheck, TrainResult
@@ -266,10 +269,14 @@ def cnnperf(request: pytest.FixtureRequest, cnnperf_runtime: Runtime) -> Runner:
     def add_check(check: AccuracyCheck) -> None:
         stash[OUTCOME_KEY] = stash[OUTCOME_KEY].with_check(check)
 
+    def add_confirmation(confirm: Callable[[], list[TrainResult]]) -> None:
+        stash[CONFIRM_KEY] = confirm
+
     return Runner(
         request.config.stash[CONFIG_KEY],
         cnnperf_runtime,
         stash[SETTINGS_KEY],
         on_result=add_run,
         on_check=add_check,
+        on_confirmable=add_confirmation,
     )

@@ -82,9 +82,18 @@ def epoch_table(outcome: TestOutcome, run: TrainResult, run_number: int) -> Tabl
         title += f" (run {run_number} of {len(outcome.runs)})"
     caption = (
         f"{run.model} on {run.dataset} ({run.data_source} data), {format_params(run.params)} "
-        f"params, batch {run.batch_size}, {run.device}; median of measured epochs "
-        f"{format_seconds(run.epoch_seconds_median)}"
+        f"params, batch {run.batch_size}, {run.device}; "
     )
+    if run.windows:
+        step = run.step_seconds_median
+        kernel = run.calibration_seconds_median
+        caption += (
+            f"{len(run.windows)} timed windows of {run.windows[0].steps} steps, median "
+            f"{format_seconds(step) if step is not None else '-'} a step, reference kernel "
+            f"{format_seconds(kernel) if kernel is not None else '-'}"
+        )
+    elif run.epoch_seconds_median is not None:
+        caption += f"median of measured epochs {format_seconds(run.epoch_seconds_median)}"
     # Node ids hold brackets, which rich would read as markup: pass Text, not str.
     table = Table(
         title=Text(title, style="bold"),
@@ -138,8 +147,8 @@ def summary_table(
     table.add_column("params", justify="right")
     for metric in shown:
         table.add_column(metric.column or metric.name, justify="right")
-        if metric.name == "epoch_seconds":
-            # Derived from epoch time: shown beside it, never judged again.
+        if metric.name == "step_time":
+            # Derived from the windows: shown beside the judged figure, never judged.
             table.add_column("images/s", justify="right")
     table.add_column("vs baseline", justify="right")
     table.add_column("verdict")
@@ -161,7 +170,7 @@ def summary_table(
         figures: list[str] = []
         for metric in shown:
             figures.append(metric.format_cell(medians.get(metric.name)))
-            if metric.name == "epoch_seconds":
+            if metric.name == "step_time":
                 figures.append(format_rate(outcome.images_per_second_median))
         verdict = outcome.verdict.value if outcome.verdict is not None else "-"
         table.add_row(

@@ -34,6 +34,27 @@ class EpochResult:
 
 
 @dataclass(frozen=True)
+class WindowResult:
+    """One timed window of ``steps`` training steps, and the reference kernel timed after it.
+
+    ``calibration_seconds`` is the time of the fixed NumPy reference kernel
+    (see ``timing.ReferenceKernel``) run right after the window, outside it;
+    None when no calibration ran.
+    """
+
+    index: int
+    seconds: float
+    steps: int
+    images: int
+    loss: float
+    calibration_seconds: float | None
+
+    @property
+    def step_seconds(self) -> float:
+        return self.seconds / self.steps if self.steps else math.inf
+
+
+@dataclass(frozen=True)
 class TrainResult:
     """Everything ``cnnperf.train`` measured for one run."""
 
@@ -48,6 +69,9 @@ class TrainResult:
     device: str
     preprocessing: tuple[str, ...] = ()
     fallback_reason: str | None = None
+    windows: tuple[WindowResult, ...] = ()
+    arrangement: Mapping[str, object] | None = None
+    """Where the run's timing came from: cores, threads, workers (see ``runtime``)."""
 
     @property
     def measured_epochs(self) -> tuple[EpochResult, ...]:
@@ -59,7 +83,21 @@ class TrainResult:
 
     @property
     def images_per_second_median(self) -> float | None:
+        if self.windows:
+            return median_or_none([w.images / w.seconds for w in self.windows if w.seconds > 0])
         return median_or_none([e.images_per_second for e in self.measured_epochs])
+
+    @property
+    def step_seconds_median(self) -> float | None:
+        """Median seconds per step of the timed windows (raw, uncalibrated)."""
+        return median_or_none([w.step_seconds for w in self.windows if w.steps])
+
+    @property
+    def calibration_seconds_median(self) -> float | None:
+        """Median time of the reference kernel between the windows."""
+        return median_or_none(
+            [w.calibration_seconds for w in self.windows if w.calibration_seconds]
+        )
 
 
 @dataclass(frozen=True)

@@ -39,8 +39,10 @@ class Runner:
         settings: Mapping[str, Any],
         on_result: Callable[[TrainResult], None],
         on_check: Callable[[AccuracyCheck], None],
+        on_confirmable: Callable[[Callable[[], list[TrainResult]]], None] | None = None,
     ) -> None:
         self.config = cfg
+        self._on_confirmable = on_confirmable
         self.runtime = runtime
         self.settings = resolve_profiled(dict(settings), cfg.device_kind)
         self._on_result = on_result
@@ -68,6 +70,7 @@ class Runner:
         steps_per_epoch: int | ByProfile[Any] | None = None,
         repeats: int | ByProfile[Any] | None = None,
         early_stopping: bool | ByProfile[Any] | None = None,
+        windows: int | ByProfile[Any] | None = None,
     ) -> TrainResult:
         """Train with timed epochs; return the last run's result.
 
@@ -87,6 +90,9 @@ class Runner:
                 images, evaluate them after each epoch outside the timed region,
                 and stop after the recipe's patience without a lower validation
                 loss, restoring the best weights; ``epochs`` is then the cap.
+            windows: timed windows after the warm-up (default: the test's
+                setting, then ``--cnnperf-windows``, 20); 0 times each
+                measured epoch instead. Early stopping always times epochs.
 
         Returns:
             The ``TrainResult`` of the last run; every run is reported.
@@ -100,6 +106,7 @@ class Runner:
                 "steps_per_epoch": steps_per_epoch,
                 "repeats": repeats,
                 "early_stopping": early_stopping,
+                "windows": windows,
             },
             self.profile,
         )
@@ -110,6 +117,17 @@ class Runner:
             result = self._train_once(mut, keras_model, dataset, plan, repeat)
             self._on_result(result)
         assert result is not None
+        if self._on_confirmable is not None:
+
+            def confirm() -> list[TrainResult]:
+                # The same plan again from fresh weights, other seeds: what
+                # --cnnperf-confirm measures before a regression fails the test.
+                return [
+                    self._train_once(mut, mut.rebuild(), dataset, plan, plan.repeats + repeat)
+                    for repeat in range(plan.repeats)
+                ]
+
+            self._on_confirmable(confirm)
         return result
 
     def _check(

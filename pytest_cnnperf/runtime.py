@@ -8,6 +8,7 @@ plugin load.
 
 from __future__ import annotations
 
+import os
 import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -69,9 +70,81 @@ def initialize_runtime(cfg: CnnperfConfig, worker_id: str | None) -> Runtime:
     return PROCESS_RUNTIME.get(cfg, worker_id)
 
 
+#: The CPU arrangement this process set up (see ``share_cores``), for ``arrangement``.
+_ARRANGEMENT: dict[str, object] = {}
+
+
+def worker_count() -> int:
+    """xdist workers of this session (1 without xdist)."""
+    raw = os.environ.get("PYTEST_XDIST_WORKER_COUNT", "")
+    return int(raw) if raw.isdigit() and int(raw) > 0 else 1
+
+
+def cores_of_worker(cores: list[int], index: int, workers: int) -> list[int]:
+    """Worker ``index``'s share of ``cores``: a contiguous slice, at least one core.
+
+    With more workers than cores, workers share cores round-robin (the
+    arrangement records it, and timings measured so are judged only against
+    baselines measured the same way).
+    """
+    if workers <= 1 or not cores:
+        return list(cores)
+    if workers > len(cores):
+        return [cores[index % len(cores)]]
+    share, extra = divmod(len(cores), workers)
+    start = index * share + min(index, extra)
+    return cores[start : start + share + (1 if index < extra else 0)]
+
+
+def share_cores(tf: object, worker_id: str | None) -> None:
+    """On CPU under xdist, pin this worker to its share of the cores, threads to match.
+
+    Must run before TensorFlow's runtime starts (thread pools are fixed
+    then). Without ``os.sched_setaffinity`` (macOS, Windows) nothing is
+    pinned and the arrangement says so.
+    """
+    # The count is inherited by subprocesses (pytester): only a worker counts it.
+    workers = worker_count() if worker_id else 1
+    _ARRANGEMENT.clear()
+    _ARRANGEMENT["workers"] = workers
+    if not hasattr(os, "sched_getaffinity"):
+        _ARRANGEMENT["pinned"] = False
+        return
+    cores = sorted(os.sched_getaffinity(0))
+    mine = cores_of_worker(cores, devices.worker_index(worker_id), workers)
+    pinned = worker_id is not None and workers > 1 and mine != cores
+    if pinned:
+        os.sched_setaffinity(0, mine)
+        tf.config.threading.set_intra_op_parallelism_threads(len(mine))  # type: ignore[attr-defined]
+        tf.config.threading.set_inter_op_parallelism_threads(len(mine))  # type: ignore[attr-defined]
+    _ARRANGEMENT["pinned"] = pinned
+    _ARRANGEMENT["cores"] = len(mine)
+
+
+def arrangement() -> dict[str, object]:
+    """``{"cores": 2, "threads": 2, "workers": 1, "pinned": False}`` for this process.
+
+    ``cores`` counts the cores the process may run on (its own share under
+    xdist), ``threads`` TensorFlow's intra-op threads (0: its default, one
+    per core), ``workers`` the xdist workers sharing the machine.
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    threads = 0
+    tf = import_tensorflow()
+    threads = int(tf.config.threading.get_intra_op_parallelism_threads())
+    return {
+        "cores": int(cores or 1),
+        "threads": threads or int(cores or 1),
+        "workers": int(str(_ARRANGEMENT.get("workers", 1))),
+        "pinned": bool(_ARRANGEMENT.get("pinned", False)),
+    }
+
+
 def _set_up(cfg: CnnperfConfig, worker_id: str | None) -> Runtime:
     tf = import_tensorflow()
     keras = import_keras()
+    if not cfg.gpu:
+        share_cores(tf, worker_id)
     placement = devices.pin(tf, gpu=cfg.gpu, requested=cfg.device_index, worker_id=worker_id)
     keras.mixed_precision.set_global_policy(cfg.precision)
     if cfg.deterministic:

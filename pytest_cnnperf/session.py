@@ -16,6 +16,7 @@ recompile it for assertion rewriting each time.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,7 +26,8 @@ import pytest
 from pytest_cnnperf.config import registry_for
 
 if TYPE_CHECKING:
-    from pytest_cnnperf.baselines import BaselineFile, Tolerances
+    from pytest_cnnperf.baselines import BaselineFile, Comparison, Tolerances
+    from pytest_cnnperf.baselines.history import History
     from pytest_cnnperf.config import CnnperfConfig
     from pytest_cnnperf.environment import EnvironmentSnapshot
     from pytest_cnnperf.metrics import MetricRegistry
@@ -43,6 +45,8 @@ class CnnperfWarning(pytest.PytestWarning):
 
 OUTCOME_KEY = pytest.StashKey["TestOutcome"]()
 SETTINGS_KEY = pytest.StashKey[dict[str, Any]]()
+#: Trains the test's runs again, for ``--cnnperf-confirm`` (set by the runner).
+CONFIRM_KEY = pytest.StashKey[Callable[[], list[Any]]]()
 
 
 def is_worker(config: pytest.Config) -> bool:
@@ -78,6 +82,10 @@ class SessionReport:
         self.errors.append(message)
 
 
+def _verdict_text(compared: Any) -> str:
+    return "no figure" if compared is None else str(compared.verdict.value)
+
+
 class CnnperfSession:
     """Registered as a plugin for every run; see the module docstring."""
 
@@ -89,6 +97,7 @@ class CnnperfSession:
         self._baselines: BaselineFile | None = None
         self._baselines_error: str | None = None
         self._baselines_loaded = False
+        self._history: History | None = None
 
     # -- the machine and its baselines --------------------------------------
 
@@ -128,6 +137,106 @@ class CnnperfSession:
                     warnings.warn(CnnperfWarning(warning), stacklevel=1)
         return self._baselines
 
+    def history(self) -> History:
+        """The history file's lines, read once, when the first test is judged."""
+        if self._history is None:
+            from pytest_cnnperf.baselines.history import History, read_history
+
+            path = self.cfg.history_path
+            self._history = History() if path is None else read_history(path)
+        return self._history
+
+    def history_groups(self, outcome: TestOutcome) -> dict[str, list[list[float]]]:
+        """Per per-run metric, the history's groups of earlier estimates of this test."""
+        arrangement = (outcome.timing() or {}).get("arrangement") or {}
+        history = self.history()
+        slug = self.snapshot.hardware.slug()
+        return {
+            metric.name: history.groups(outcome.node_id, slug, arrangement, metric.name)
+            for metric in self.registry
+            if metric.per_run
+        }
+
+    def append_history(self, outcome: TestOutcome) -> None:
+        """One line per per-run metric of this test, appended to the history file."""
+        path = self.cfg.history_path
+        if path is None or not outcome.runs:
+            return
+        from pytest_cnnperf.baselines.history import HistoryLine, append_history
+
+        timing = outcome.timing() or {}
+        samples = outcome.samples(self.registry)
+        lines = [
+            HistoryLine(
+                node_id=outcome.node_id,
+                hardware=self.snapshot.hardware.slug(),
+                arrangement=timing.get("arrangement") or {},
+                metric=metric.name,
+                estimates=samples[metric.name],
+                calibration_seconds=tuple(
+                    run["calibration_seconds"]
+                    for run in timing.get("runs", ())
+                    if run.get("calibration_seconds")
+                ),
+                software=self.snapshot.software,
+            )
+            for metric in self.registry
+            if metric.per_run and metric.name in samples
+        ]
+        append_history(path, lines)
+
+    def _compare(self, outcome: TestOutcome, tolerances: Tolerances, entry: Any) -> Comparison:
+        from pytest_cnnperf.baselines import compare
+
+        return compare(
+            outcome.figures(self.registry),
+            entry,
+            tolerances,
+            self.registry,
+            software_now=self.snapshot.software,
+            history=self.history_groups(outcome),
+        )
+
+    def _confirm(
+        self, item: pytest.Item, outcome: TestOutcome, tolerances: Tolerances, entry: Any
+    ) -> tuple[TestOutcome, Comparison]:
+        """Measure the test again; regressed only when both measurements regressed."""
+        import dataclasses
+
+        from pytest_cnnperf.baselines import Verdict
+
+        first = self._compare(outcome, tolerances, entry)
+        confirm = item.stash.get(CONFIRM_KEY, None)
+        if first.verdict is not Verdict.REGRESSED or not self.cfg.confirm or confirm is None:
+            return outcome, first
+        again = outcome.replace(runs=tuple(confirm()))
+        second = self._compare(again, tolerances, entry)
+        merged = []
+        for metric in first.metrics:
+            repeat = second.metric(metric.metric.name)
+            if metric.verdict is not Verdict.REGRESSED:
+                merged.append(metric)
+                continue
+            confirmed = repeat is not None and repeat.verdict is Verdict.REGRESSED
+            merged.append(
+                dataclasses.replace(
+                    metric,
+                    verdict=Verdict.REGRESSED if confirmed else Verdict.UNSTABLE,
+                    confirmation=None if repeat is None else repeat.change,
+                    reason=metric.reason
+                    if confirmed
+                    else (
+                        "the first measurement regressed but the confirmation in this "
+                        f"session did not ({_verdict_text(repeat)})"
+                    ),
+                )
+            )
+        order = (Verdict.REGRESSED, Verdict.UNSTABLE, Verdict.IMPROVED, Verdict.PASS)
+        verdict = next(v for v in order if any(m.verdict is v for m in merged) or v is Verdict.PASS)
+        # Both measurements are kept: the runs of the confirmation follow the first ones.
+        both = outcome.replace(runs=(*outcome.runs, *again.runs))
+        return both, dataclasses.replace(first, metrics=tuple(merged), verdict=verdict)
+
     def tolerances_for(self, node_id: str, settings: dict[str, Any]) -> Tolerances:
         """Defaults < ini < command line < the test's own settings."""
         from pytest_cnnperf.baselines import overrides_from_settings, resolve_tolerances
@@ -138,8 +247,17 @@ class CnnperfSession:
             self.registry,
             source=f"the settings of {node_id}",
         )
+        from pytest_cnnperf.baselines import ToleranceOverrides
+
+        profile = (
+            ToleranceOverrides(
+                {m.name: m.gpu_tolerance for m in self.registry if m.gpu_tolerance is not None}
+            )
+            if self.cfg.gpu
+            else None
+        )
         return resolve_tolerances(
-            self.registry, self.cfg.tolerance_ini, self.cfg.tolerance_cli, marker
+            self.registry, profile, self.cfg.tolerance_ini, self.cfg.tolerance_cli, marker
         )
 
     # -- verdicts ------------------------------------------------------------
@@ -153,7 +271,7 @@ class CnnperfSession:
         outcome = item.stash[OUTCOME_KEY]
         if not outcome.runs:
             return
-        from pytest_cnnperf.baselines import Verdict, compare
+        from pytest_cnnperf.baselines import Verdict
         from pytest_cnnperf.policy import Action, decide
 
         problem: str | None = None
@@ -178,13 +296,10 @@ class CnnperfSession:
             item.stash[OUTCOME_KEY] = outcome.replace(verdict=Verdict.FAILED, message=message)
             pytest.fail(message, pytrace=False)
         entry = baselines.entries.get(outcome.node_id) if baselines else None
-        comparison = compare(
-            outcome.figures(self.registry),
-            entry,
-            tolerances,
-            self.registry,
-            software_now=self.snapshot.software,
-        )
+        outcome, comparison = self._confirm(item, outcome, tolerances, entry)
+        if not cfg.update_baselines:
+            # After the comparison: a run's own estimate is never part of its noise.
+            self.append_history(outcome)
         from pytest_cnnperf.accept import accept_command
 
         decision = decide(comparison.verdict, cfg)

@@ -1,4 +1,11 @@
-"""Epoch timing inside ``model.fit``.
+"""Epoch and window timing inside ``model.fit``, and the reference kernel.
+
+The measured part of a run is timed as windows: Keras epochs of a fixed number
+of steps over the repeated training pipeline (see ``training``), each timed by
+this module's callback like any epoch. After each window, outside it, a
+fixed NumPy matrix-product kernel is timed (``ReferenceKernel``): it does not
+use TensorFlow, so a machine that is slower today (a busy neighbour, a lower
+clock) slows it too, while a slower TensorFlow does not.
 
 The timed region of an epoch runs from ``on_epoch_begin`` to ``on_epoch_end``
 of the first callback in the list, with the devices synchronized before each
@@ -44,25 +51,39 @@ class EpochRecorder:
     """Backend-free state of the timer: clock reads, step counts, first NaN."""
 
     def __init__(
-        self, sync: Callable[[], None], clock: Callable[[], float] = time.perf_counter
+        self,
+        sync: Callable[[], None],
+        clock: Callable[[], float] = time.perf_counter,
+        step_clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self._sync = sync
         self._clock = clock
+        # Read on Keras' callback thread at each step's end, never after a
+        # sync: only to estimate the step time that sizes the windows.
+        self._step_clock = step_clock
         self._lock = threading.Lock()
         self._started = 0.0
         self._steps = 0
         self._epoch = 0
+        self._first_step_at: float | None = None
+        self._last_step_at: float | None = None
         self.epochs: list[EpochTiming] = []
         self.non_finite: NonFinite | None = None
 
     def begin_epoch(self, epoch: int) -> None:
         self._epoch = epoch
         self._steps = 0
+        self._first_step_at = None
+        self._last_step_at = None
         self._sync()
         self._started = self._clock()
 
     def end_step(self, step: int, logs: dict[str, Any] | None) -> None:
+        now = self._step_clock()
         with self._lock:
+            if self._first_step_at is None:
+                self._first_step_at = now
+            self._last_step_at = now
             self._steps = max(self._steps, step + 1)
             loss = (logs or {}).get("loss")
             if self.non_finite is None and loss is not None and not math.isfinite(float(loss)):
@@ -75,10 +96,133 @@ class EpochRecorder:
         clean = {k: float(v) for k, v in (logs or {}).items() if isinstance(v, (int, float))}
         with self._lock:
             self.epochs.append(EpochTiming(epoch, elapsed, self._steps, clean))
+            self.last_steady_step_seconds = self._steady_step_seconds(elapsed)
             loss = clean.get("loss")
             if self.non_finite is None and loss is not None and not math.isfinite(loss):
                 self.non_finite = NonFinite(epoch, max(self._steps - 1, 0), loss)
             return self.non_finite is not None
+
+    last_steady_step_seconds: float | None = None
+    """Seconds per step of the last epoch without its first step (tracing), or None."""
+
+    def _steady_step_seconds(self, elapsed: float) -> float | None:
+        # The first step of a run traces the graph: the steps after it are what
+        # a window will hold. The step callbacks arrive on Keras' worker thread,
+        # a little late but in order, so the span from the first to the end of
+        # the epoch covers steps - 1 steps.
+        if self._first_step_at is None or self._steps < 2:
+            return elapsed / self._steps if self._steps else None
+        span = self._started + elapsed - self._first_step_at
+        return max(span, 0.0) / (self._steps - 1) or None
+
+
+class ReferenceKernel:
+    """A fixed NumPy kernel, timed between windows, on the threads TensorFlow uses.
+
+    ``CHUNKS`` float32 matrix products of ``SIZE`` x ``SIZE``, computed with
+    ``numpy.einsum`` (its own single-threaded loops, not BLAS) and shared out
+    to ``threads`` Python threads through a queue, the way TensorFlow's
+    intra-op pool shares out a step: with a core taken by another process the
+    kernel slows by the share it lost, as a step does. A BLAS product on two
+    threads was tried first and rejected: when another process held one of
+    the two cores, its static split waited for the descheduled thread and
+    took 15 to 25 times its quiet time in some windows and not in others
+    (1.3 ms against 18 to 35 ms), which no estimator can use.
+
+    The time is the best of ``REPEATS`` runs, after ``SETTLE_SECONDS`` of
+    pause: right after a window TensorFlow's pools still spin and tf.data
+    refills its prefetch buffer.
+    """
+
+    SIZE = 96
+    CHUNKS = 16
+    REPEATS = 2
+    SETTLE_SECONDS = 0.02
+
+    def __init__(
+        self, threads: int | None = None, clock: Callable[[], float] = time.perf_counter
+    ) -> None:
+        import numpy as np
+
+        rng = np.random.default_rng(20260101)
+        self._a = rng.standard_normal((self.SIZE, self.SIZE), dtype=np.float32)
+        self._b = rng.standard_normal((self.SIZE, self.SIZE), dtype=np.float32) / np.float32(
+            self.SIZE
+        )
+        self._einsum = np.einsum
+        self.threads = max(1, threads if threads is not None else kernel_threads())
+        self._clock = clock
+        self.seconds: list[float] = []
+        self.run()  # the first call pays for page faults and thread start-up
+
+    def _chunk(self, _index: int = 0) -> None:
+        self._einsum("ij,jk->ik", self._a, self._b, optimize=False)
+
+    def run(self) -> float:
+        """Time the kernel once (best of ``REPEATS``); return the seconds."""
+        time.sleep(self.SETTLE_SECONDS)
+        best = math.inf
+        pool = _pool(self.threads)
+        for _ in range(self.REPEATS):
+            started = self._clock()
+            if pool is None:
+                for index in range(self.CHUNKS):
+                    self._chunk(index)
+            else:
+                for _ in pool.map(self._chunk, range(self.CHUNKS)):
+                    pass
+            best = min(best, self._clock() - started)
+        return best
+
+    def record(self) -> float:
+        """Time the kernel and keep the figure."""
+        seconds = self.run()
+        self.seconds.append(seconds)
+        return seconds
+
+
+_POOLS: dict[int, Any] = {}
+
+
+def _pool(threads: int) -> Any:
+    """One thread pool per size, kept for the process: None for one thread."""
+    if threads <= 1:
+        return None
+    if threads not in _POOLS:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _POOLS[threads] = ThreadPoolExecutor(threads, thread_name_prefix="cnnperf-kernel")
+    return _POOLS[threads]
+
+
+def kernel_threads() -> int:
+    """TensorFlow's intra-op threads, or the cores this process may use."""
+    import os
+
+    try:
+        from pytest_cnnperf.backend import import_tensorflow
+
+        threads = int(import_tensorflow().config.threading.get_intra_op_parallelism_threads())
+    except Exception:  # no TensorFlow: the cores decide
+        threads = 0
+    if threads:
+        return threads
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def calibration_callback(kernel: ReferenceKernel) -> Any:
+    """A callback that times ``kernel`` at each epoch end: after the timer, outside its window."""
+    from pytest_cnnperf.backend import import_keras
+
+    keras = import_keras()
+
+    class Calibration(keras.callbacks.Callback):  # type: ignore[misc,name-defined]
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            kernel.record()
+
+    return Calibration()
 
 
 def keras_callback(recorder: EpochRecorder) -> Any:

@@ -19,7 +19,7 @@ import numpy as np
 
 from pytest_cnnperf import devices, timing
 from pytest_cnnperf.backend import import_keras, import_tensorflow
-from pytest_cnnperf.results import EpochResult, TrainResult
+from pytest_cnnperf.results import EpochResult, TrainResult, WindowResult
 from pytest_cnnperf.runtime import seed_everything
 
 if TYPE_CHECKING:
@@ -33,6 +33,55 @@ if TYPE_CHECKING:
 
 #: Smallest batch for evaluation passes, which need no gradients.
 EVALUATION_BATCH = 256
+#: A step longer than this (seconds, CPU) makes 20 windows too long for a
+#: suite: such a network gets fewer, and its verdict says how many.
+SLOW_STEP_SECONDS = 1.0
+#: Fewest windows of a slow network.
+MIN_WINDOWS = 5
+
+
+@dataclass(frozen=True)
+class WindowPlan:
+    """How the measured part of a run is cut into windows: ``count`` of ``steps``."""
+
+    steps: int
+    count: int
+
+
+def window_plan(
+    plan: TrainPlan, steps_per_data_epoch: int, step_seconds: float | None
+) -> WindowPlan:
+    """``N`` steps per window (at least ``plan.window_seconds`` long) and ``K`` windows.
+
+    ``K`` is ``plan.windows`` (fewer for a step over ``SLOW_STEP_SECONDS``, at
+    least ``MIN_WINDOWS``), raised so that ``K * N`` steps cover
+    ``plan.epochs`` passes over the data.
+    """
+    if step_seconds is None or step_seconds <= 0:
+        steps = max(1, steps_per_data_epoch // max(plan.windows, 1))
+    else:
+        steps = max(1, math.ceil(plan.window_seconds / step_seconds))
+    wanted = plan.windows
+    if step_seconds is not None and step_seconds * steps > SLOW_STEP_SECONDS:
+        wanted = min(wanted, max(MIN_WINDOWS, math.ceil(wanted * SLOW_STEP_SECONDS / step_seconds)))
+    cover = math.ceil(plan.epochs * steps_per_data_epoch / steps)
+    return WindowPlan(steps=steps, count=max(wanted, cover, 1))
+
+
+@dataclass
+class Recorded:
+    """What ``fit`` timed: warm-up (or every) epoch, the windows, the kernel figures."""
+
+    epochs: timing.EpochRecorder
+    kernel: timing.ReferenceKernel
+    windows: timing.EpochRecorder | None = None
+    window_plan: WindowPlan | None = None
+
+    @property
+    def non_finite(self) -> timing.NonFinite | None:
+        if self.epochs.non_finite is not None:
+            return self.epochs.non_finite
+        return None if self.windows is None else self.windows.non_finite
 
 
 class NonFiniteLoss(Exception):
@@ -77,8 +126,9 @@ def train_once(
     recorder = fit(keras_model, mut.recipe, plan, streams, device)
     if recorder.non_finite is not None:
         bad = recorder.non_finite
+        where = "epoch" if recorder.epochs.non_finite is not None else "timed window"
         raise NonFiniteLoss(
-            f"The training loss of {mut.name} on {ds.name} became {bad.value} at epoch "
+            f"The training loss of {mut.name} on {ds.name} became {bad.value} at {where} "
             f"{bad.epoch + 1}, step {bad.step + 1} (batch size {plan.batch_size}, "
             f"learning rate {plan.learning_rate:g}). Lower the learning rate or check "
             "the model and its inputs."
@@ -150,11 +200,18 @@ def pipelines(data: RunData, recipe: Recipe, plan: TrainPlan, seed: int) -> Pipe
 
 
 def callbacks(
-    recorder: timing.EpochRecorder, recipe: Recipe, plan: TrainPlan, validation: Any | None
+    recorder: timing.EpochRecorder,
+    recipe: Recipe,
+    plan: TrainPlan,
+    validation: Any | None,
+    kernel: timing.ReferenceKernel | None = None,
 ) -> list[Any]:
-    """The timer first, then the learning-rate schedule, then early stopping."""
+    """The timer first, the reference kernel, the learning-rate schedule, early stopping."""
     keras = import_keras()
     chosen = [timing.keras_callback(recorder)]
+    if kernel is not None:
+        # After the timer: the kernel runs outside the timed region.
+        chosen.append(timing.calibration_callback(kernel))
     if recipe.lr_steps:
         chosen.append(
             keras.callbacks.LearningRateScheduler(
@@ -178,9 +235,11 @@ def callbacks(
 
 def fit(
     keras_model: keras.Model, recipe: Recipe, plan: TrainPlan, streams: Pipelines, device: str
-) -> timing.EpochRecorder:
-    """Compile with the recipe and train on ``device``; return the epoch timings."""
+) -> Recorded:
+    """Compile with the recipe and train on ``device``; return the epoch and window timings."""
     tf = import_tensorflow()
+    keras = import_keras()
+    kernel = timing.ReferenceKernel()
     with tf.device(device):
         keras_model.compile(
             optimizer=recipe.make_optimizer(plan.learning_rate),
@@ -188,14 +247,51 @@ def fit(
             metrics=["accuracy"],
         )
         recorder = timing.EpochRecorder(lambda: devices.synchronize(tf))
-        keras_model.fit(
-            streams.train,
-            epochs=plan.warmup_epochs + plan.epochs,
-            verbose=0,
-            callbacks=callbacks(recorder, recipe, plan, streams.validation),
-            shuffle=False,  # the pipeline shuffles, seeded
+        windowed = plan.windows > 0
+        first_epochs = plan.warmup_epochs if windowed else plan.warmup_epochs + plan.epochs
+        recorded = Recorded(recorder, kernel)
+        if first_epochs:
+            keras_model.fit(
+                streams.train,
+                epochs=first_epochs,
+                verbose=0,
+                callbacks=callbacks(recorder, recipe, plan, streams.validation, kernel),
+                shuffle=False,  # the pipeline shuffles, seeded
+            )
+        if not windowed or recorder.non_finite is not None:
+            return recorded
+        steps_per_data_epoch = (
+            recorder.epochs[-1].steps
+            if recorder.epochs
+            else int(streams.train.cardinality().numpy())
         )
-    return recorder
+        shape = window_plan(plan, steps_per_data_epoch, recorder.last_steady_step_seconds)
+        windows = timing.EpochRecorder(lambda: devices.synchronize(tf))
+        chosen = [timing.keras_callback(windows), timing.calibration_callback(kernel)]
+        if recipe.lr_steps:
+            warmup = plan.warmup_epochs
+
+            def data_epoch(window: int) -> int:
+                return warmup + (window * shape.steps) // max(steps_per_data_epoch, 1)
+
+            chosen.append(
+                keras.callbacks.LearningRateScheduler(
+                    lambda window, _lr: recipe.learning_rate_at(
+                        data_epoch(window), plan.learning_rate
+                    )
+                )
+            )
+        keras_model.fit(
+            streams.train.repeat(),
+            epochs=shape.count,
+            steps_per_epoch=shape.steps,
+            verbose=0,
+            callbacks=chosen,
+            shuffle=False,
+        )
+    recorded.windows = windows
+    recorded.window_plan = shape
+    return recorded
 
 
 def collect(
@@ -204,13 +300,15 @@ def collect(
     ds: Dataset,
     data: RunData,
     plan: TrainPlan,
-    recorder: timing.EpochRecorder,
+    recorded: Recorded,
     device: str,
 ) -> TrainResult:
-    """The timed epochs and the held-out accuracy as a ``TrainResult``."""
+    """The timed epochs and windows and the held-out accuracy as a ``TrainResult``."""
     train_images = int(data.x_train.shape[0])
     epochs: list[EpochResult] = []
-    for timed in recorder.epochs:
+    kernel = recorded.kernel.seconds
+    windows: list[WindowResult] = []
+    for timed in recorded.epochs.epochs:
         images = min(timed.steps * plan.batch_size, train_images)
         metrics = {k: v for k, v in timed.logs.items() if k not in ("loss", "learning_rate")}
         epochs.append(
@@ -224,6 +322,14 @@ def collect(
                 warmup=timed.index < plan.warmup_epochs,
             )
         )
+        if recorded.windows is None and timed.index >= plan.warmup_epochs:
+            # Per-epoch timing (early stopping, or windows=0): each measured
+            # epoch is a window.
+            windows.append(_window(len(windows), timed, plan, _at(kernel, timed.index)))
+    if recorded.windows is not None:
+        offset = len(recorded.epochs.epochs)
+        for timed in recorded.windows.epochs:
+            windows.append(_window(timed.index, timed, plan, _at(kernel, offset + timed.index)))
     prepared = data.prepared
     test_images = int(prepared.x_test.shape[0])
     return TrainResult(
@@ -238,7 +344,33 @@ def collect(
         device=device,
         preprocessing=tuple(prepared.preprocessing),
         fallback_reason=ds.fallback_reason,
+        windows=tuple(windows),
+        arrangement=runtime_arrangement(),
     )
+
+
+def _at(values: list[float], index: int) -> float | None:
+    return values[index] if 0 <= index < len(values) else None
+
+
+def _window(
+    index: int, timed: timing.EpochTiming, plan: TrainPlan, calibration: float | None
+) -> WindowResult:
+    return WindowResult(
+        index=index + 1,
+        seconds=timed.seconds,
+        steps=timed.steps,
+        images=timed.steps * plan.batch_size,
+        loss=timed.logs.get("loss", math.nan),
+        calibration_seconds=calibration,
+    )
+
+
+def runtime_arrangement() -> dict[str, object]:
+    """The cores and threads this process trains with (see ``runtime.arrangement``)."""
+    from pytest_cnnperf.runtime import arrangement
+
+    return arrangement()
 
 
 def _test_accuracy(

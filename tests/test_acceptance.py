@@ -68,7 +68,10 @@ TINY = textwrap.dedent(
 @pytest.fixture
 def project(pytester: pytest.Pytester) -> pytest.Pytester:
     pytester.makepyfile(tinymodels=TINY)
-    pytester.makeini("[pytest]\ncnnperf_epochs = 2\n")
+    # These tests check the per-epoch tables, the JSON layout and seeding of
+    # per-epoch timing, which windows=0 keeps; windowed timing and its
+    # verdicts are tested in test_acceptance_verdicts.py.
+    pytester.makeini("[pytest]\ncnnperf_epochs = 2\ncnnperf_windows = 0\n")
     return pytester
 
 
@@ -308,12 +311,16 @@ def test_results_json_schema(project: pytest.Pytester, read_results: ResultsRead
     assert test["epoch_seconds_median"] == pytest.approx(sum(measured) / 2)
     assert 0.6 <= test["accuracy"] <= 1.0
     assert test["verdict"] == "new"  # no baseline stored yet
-    assert test["metrics"]["epoch_seconds"] == {
-        "samples": [e["seconds"] for e in test["epochs"] if not e["warmup"]],
-        "median": test["epoch_seconds_median"],
-    }
+    # One calibrated step time per run; per-epoch timing makes each measured epoch a window.
+    (step,) = test["metrics"]["step_time"]["samples"]
+    assert step == test["metrics"]["step_time"]["median"] > 0
+    (run,) = test["runs"]
+    assert [w["seconds"] for w in run["windows"]] == [
+        e["seconds"] for e in test["epochs"] if not e["warmup"]
+    ]
+    assert all(w["calibration_seconds"] > 0 for w in run["windows"])
     assert test["metrics"]["accuracy"]["samples"] == [test["accuracy"]]
-    assert test["tolerances"] == {"epoch_seconds": 0.25, "accuracy": 0.02}
+    assert test["tolerances"] == {"step_time": 0.1, "accuracy": 0.02}
     assert test["comparison"]["verdict"] == "new"
     assert test["comparison"]["metrics"] == {}
     assert test["failure"] is None

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from legacy_metrics import LEGACY_METRICS, legacy_registry
 from metric_helpers import custom_metric
 
 from pytest_cnnperf.baselines import (
@@ -21,14 +22,14 @@ from pytest_cnnperf.baselines import (
     compare,
     software_changes,
 )
-from pytest_cnnperf.metrics import BUILTIN_METRICS, MetricRegistry
+from pytest_cnnperf.metrics import MetricRegistry
 
 NODE = "tests/test_zoo.py::test_train[lenet5-mnist]"
 SOFTWARE = {"python": "3.11.7", "tensorflow": "2.20.0", "keras": "3.15.1"}
 FILE = Path("baselines/cpu-xeon-2c-float32.json")
 ACCEPT = f"pytest {NODE} --cnnperf-accept --cnnperf-reason='...'"
 PROVENANCE = Provenance("2026-01-05T10:30:15+00:00", "ana@build-3", "first run")
-REGISTRY = MetricRegistry()
+REGISTRY = legacy_registry()
 
 
 #: A noisy relative metric declared by a test: peak memory, lower is better.
@@ -37,7 +38,7 @@ MEMORY = custom_metric()
 LOSS = custom_metric(
     name="val_loss", unit="nats", relative=False, description="validation loss after training"
 )
-CUSTOM = MetricRegistry([*BUILTIN_METRICS, MEMORY, LOSS])
+CUSTOM = MetricRegistry([*LEGACY_METRICS, MEMORY, LOSS])
 
 
 def _samples(
@@ -641,6 +642,10 @@ def test_to_dict_is_json_ready() -> None:
         "worse_bound": 1.25,
         "better": "lower",
         "reason": None,
+        "noise": None,
+        "noise_dof": None,
+        "detail": None,
+        "confirmation": None,
     }
     assert data["metrics"]["accuracy"]["change_kind"] == "difference"
     assert data["metrics"]["accuracy"]["verdict"] == "pass"
@@ -729,13 +734,15 @@ def test_from_dict_reads_aliases_of_a_metric() -> None:
     assert again.metric("epoch_seconds") == comparison.metric("epoch_seconds")
 
 
-def test_nothing_in_common_says_so_instead_of_an_empty_pass() -> None:
+def test_nothing_in_common_is_new_instead_of_an_empty_pass() -> None:
     comparison = _compare(_figures(None, accuracy=0.98), _entry(BASE, accuracy=None))
-    assert comparison.verdict is Verdict.PASS and comparison.metrics == ()
+    assert comparison.verdict is Verdict.NEW and comparison.metrics == ()
     assert comparison.message("b.json", "pytest x", REGISTRY) == (
-        f"No metric of {NODE} could be compared with its baseline.\n"
+        f"No comparable baseline for {NODE} in b.json (measured accuracy 98.00%).\n"
         "epoch_seconds was not compared: this run has no epoch_seconds figure.\n"
-        "accuracy was not compared: the baseline has no accuracy figure."
+        "accuracy was not compared: the baseline has no accuracy figure.\n"
+        "To record these figures as its baseline, run:\n"
+        "  pytest x"
     )
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from legacy_metrics import LEGACY_METRICS, legacy_registry
 from metric_helpers import custom_metric
 
 from pytest_cnnperf.baselines import (
@@ -43,18 +44,18 @@ from pytest_cnnperf.baselines.store import (
     migrate_2_to_3,
     serialize,
 )
-from pytest_cnnperf.metrics import BUILTIN_METRICS, MetricRegistry
+from pytest_cnnperf.metrics import MetricRegistry
 
 KEY = HardwareKey("cpu", "Intel(R) Xeon(R) Platinum 8375C CPU @ 2.90GHz", 2, "float32")
 OTHER_KEY = HardwareKey("cpu", "Intel(R) Xeon(R) Platinum 8375C CPU @ 2.90GHz", 4, "float32")
 NOW = datetime(2026, 1, 5, 10, 30, 15, 123456, tzinfo=timezone.utc)
 SOFTWARE = {"python": "3.11.7", "tensorflow": "2.20.0", "keras": "3.15.1"}
-REGISTRY = MetricRegistry()
+REGISTRY = legacy_registry()
 PROVENANCE = Provenance("2026-01-05T10:30:15+00:00", "ana@build-3", "first")
 
 
 GPU_MEMORY = custom_metric(name="gpu_memory", description="peak GPU memory")
-WITH_MEMORY = MetricRegistry([*BUILTIN_METRICS, GPU_MEMORY])
+WITH_MEMORY = MetricRegistry([*LEGACY_METRICS, GPU_MEMORY])
 
 # A version-1 file as an earlier pytest-cnnperf wrote it: single medians per
 # metric, no tolerances, reason or history; "comment" is a field it did not know.
@@ -246,7 +247,7 @@ def test_round_trip(tmp_path: Path) -> None:
     assert loaded == written
     assert loaded.hardware == KEY
     assert loaded.warnings == ()
-    assert loaded.schema_version_read == SCHEMA_VERSION == 3
+    assert loaded.schema_version_read == SCHEMA_VERSION == 4
     entry = loaded.entries["t.py::a"]
     assert entry == BaselineEntry(
         figures=_figures("t.py::a"),
@@ -263,7 +264,7 @@ def test_file_layout_is_versioned_sorted_and_indented(tmp_path: Path) -> None:
     _accept(path, _figures())
     text = path.read_text(encoding="utf-8")
     document = json.loads(text)
-    assert document["schema_version"] == 3
+    assert document["schema_version"] == 4
     assert document["hardware"] == {
         "device_count": 2,
         "device_kind": "cpu",
@@ -548,11 +549,11 @@ def test_newer_schema_is_refused_and_never_rewritten(tmp_path: Path) -> None:
     path = tmp_path / "b.json"
     _accept(path, _figures())
     document = _document(path)
-    document["schema_version"] = 4
+    document["schema_version"] = 5
     before = _write(path, document)
     message = (
-        f"The baseline file {path} has schema_version 4, but this pytest-cnnperf reads "
-        "schema versions up to 3. Upgrade pytest-cnnperf to use it; the file was not changed."
+        f"The baseline file {path} has schema_version 5, but this pytest-cnnperf reads "
+        "schema versions up to 4. Upgrade pytest-cnnperf to use it; the file was not changed."
     )
     with pytest.raises(BaselineTooNew) as info:
         load_baselines(path, KEY, REGISTRY)
@@ -568,14 +569,15 @@ def test_stored_v1_file_is_migrated(tmp_path: Path) -> None:
     loaded = _load(path)
     assert loaded.schema_version_read == 1
     assert loaded.warnings == (
-        f"The baseline file {path} uses schema version 1; it was read as version 3 and will "
-        "be written as version 3 when figures are next accepted.",
+        f"The baseline file {path} uses schema version 1; it was read as version 4 and will "
+        "be written as version 4 when figures are next accepted.",
         f"The baseline file {path} has fields this version of pytest-cnnperf does not know: "
         "comment. They are kept unchanged when the file is rewritten.",
     )
     entry = loaded.entries[V1_NODE]
-    # Single medians become one-sample blocks; throughput is dropped.
-    assert entry.figures.samples == {"epoch_seconds": (4.21,), "accuracy": (0.9871,)}
+    # Single medians become one-sample blocks; throughput is dropped; schema 4
+    # sets the per-epoch seconds aside (superseded), no longer compared.
+    assert entry.figures.samples == {"accuracy": (0.9871,)}
     assert entry.provenance == Provenance("2025-11-02T08:00:00+00:00", "ana@build-3", None)
     assert entry.history == ()
     assert entry.software == {"python": "3.11.7", "tensorflow": "2.19.0"}
@@ -672,13 +674,14 @@ def test_stored_v2_file_is_migrated(tmp_path: Path) -> None:
     loaded = _load(path)
     assert loaded.schema_version_read == 2
     assert loaded.warnings == (
-        f"The baseline file {path} uses schema version 2; it was read as version 3 and will "
-        "be written as version 3 when figures are next accepted.",
+        f"The baseline file {path} uses schema version 2; it was read as version 4 and will "
+        "be written as version 4 when figures are next accepted.",
         f"The baseline file {path} has fields this version of pytest-cnnperf does not know: "
         "entries['t.py::a'].ticket. They are kept unchanged when the file is rewritten.",
     )
     entry = loaded.entries["t.py::a"]
-    assert entry.figures.samples == {"epoch_seconds": (1.2, 1.25, 1.18), "accuracy": (0.981,)}
+    # Schema 4 sets the per-epoch seconds aside (superseded); history keeps its centers.
+    assert entry.figures.samples == {"accuracy": (0.981,)}
     assert entry.provenance == Provenance(
         "2025-12-01T09:00:00+00:00", "ana@build-3", "TensorFlow upgrade"
     )
@@ -688,7 +691,7 @@ def test_stored_v2_file_is_migrated(tmp_path: Path) -> None:
     ]
     other = loaded.entries["t.py::b"].figures
     assert (other.model, other.batch_size, other.data_source) == ("resnet18", 64, "synthetic")
-    assert other.samples == {"epoch_seconds": (2.0,)}
+    assert other.samples == {}  # its epoch_seconds superseded by schema 4
     assert path.read_text(encoding="utf-8") == STORED_V2
 
 
@@ -697,7 +700,7 @@ def test_accept_over_a_v1_file_writes_v3_with_history(tmp_path: Path) -> None:
     path.write_text(STORED_V1, encoding="utf-8")
     result = _accept(path, _figures(V1_NODE))
     document = _document(path)
-    assert document["schema_version"] == 3
+    assert document["schema_version"] == 4
     assert document["comment"] == "recorded on the old CI runner"
     history = result.entries[V1_NODE].history
     assert history == (
@@ -715,7 +718,7 @@ def test_accept_over_a_v2_file_writes_v3(tmp_path: Path) -> None:
     path.write_text(STORED_V2, encoding="utf-8")
     result = _accept(path, _figures("t.py::a"))
     document = _document(path)
-    assert document["schema_version"] == 3
+    assert document["schema_version"] == 4
     entry = document["entries"]["t.py::a"]
     assert entry["ticket"] == "PERF-7"
     assert [h["metrics"] for h in entry["history"]] == [
@@ -724,9 +727,14 @@ def test_accept_over_a_v2_file_writes_v3(tmp_path: Path) -> None:
         {"accuracy": 0.981, "epoch_seconds": 1.2},
     ]
     assert entry["history"][-1]["reason"] == "TensorFlow upgrade"
-    # The entry not accepted again is written in the version-3 layout too.
-    assert document["entries"]["t.py::b"]["metrics"] == {
-        "epoch_seconds": {"center": 2.0, "count": 1, "samples": [2.0], "spread": 0.0}
+    # The entry not accepted again is written in the version-4 layout too: its
+    # per-epoch seconds set aside, never compared with calibrated step times.
+    assert document["entries"]["t.py::b"]["metrics"] == {}
+    assert document["entries"]["t.py::b"]["superseded"]["epoch_seconds"] == {
+        "center": 2.0,
+        "count": 1,
+        "samples": [2.0],
+        "spread": 0.0,
     }
     assert "images_per_second" not in document["entries"]["t.py::b"]
     assert result.warnings == (
@@ -1271,7 +1279,7 @@ VALID_ENTRY = st.fixed_dictionaries(
 )
 VALID_V3 = st.fixed_dictionaries(
     {
-        "schema_version": st.just(3),
+        "schema_version": st.just(4),
         "hardware": st.just(_HARDWARE),
         "entries": st.dictionaries(_TEXT, VALID_ENTRY, max_size=3),
     },
@@ -1375,7 +1383,7 @@ def test_valid_file_round_trips_unchanged(document: dict[str, Any]) -> None:
         path = Path(directory) / "b.json"
         path.write_text(text, encoding="utf-8")
         loaded = _load(path)
-        assert loaded.schema_version_read == 3
+        assert loaded.schema_version_read == 4
         assert set(loaded.entries) == set(document["entries"])
         # Accepting nothing writes the same text back, unknown fields included.
         assert merged_document(path, text, KEY, [], REGISTRY, PROVENANCE) == text
@@ -1397,7 +1405,7 @@ def test_valid_file_round_trips_unchanged(document: dict[str, Any]) -> None:
 def test_round_trip_example_with_every_optional_field(tmp_path: Path) -> None:
     # One hand-written instance of the property above, so a failure reads plainly.
     document = {
-        "schema_version": 3,
+        "schema_version": 4,
         "hardware": dict(_HARDWARE),
         "x_owner": {"team": ["perf"]},
         "entries": {

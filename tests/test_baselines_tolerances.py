@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 import pytest
+from legacy_metrics import EPOCH_SECONDS, LEGACY_METRICS, legacy_registry
 from metric_helpers import custom_metric
 
 from pytest_cnnperf.baselines import (
@@ -16,9 +17,9 @@ from pytest_cnnperf.baselines import (
     parse_tolerances,
     resolve_tolerances,
 )
-from pytest_cnnperf.metrics import ACCURACY, BUILTIN_METRICS, EPOCH_SECONDS, MetricRegistry
+from pytest_cnnperf.metrics import ACCURACY, MetricRegistry
 
-REGISTRY = MetricRegistry()
+REGISTRY = legacy_registry()
 SOURCE = "the cnnperf marker of t.py::a"
 
 
@@ -28,7 +29,7 @@ _metric = custom_metric
 MEMORY = _metric()
 THROUGHPUT = _metric(name="throughput", unit="images/s", better="higher", default_tolerance=0.2)
 GPU_MB = _metric(name="gpu_mb", relative=False, default_tolerance=50.0)
-CUSTOM = MetricRegistry([*BUILTIN_METRICS, MEMORY, GPU_MB])
+CUSTOM = MetricRegistry([*LEGACY_METRICS, MEMORY, GPU_MB])
 
 
 # --------------------------------------------------------------------------- rules

@@ -10,11 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from legacy_metrics import legacy_registry
 
 from pytest_cnnperf import devices, options
 from pytest_cnnperf.baselines import Verdict
 from pytest_cnnperf.markers import SettingsError, collect_settings, dataset, model
-from pytest_cnnperf.metrics import MetricRegistry
 from pytest_cnnperf.outcome import TestOutcome
 from pytest_cnnperf.report import render_summary
 from pytest_cnnperf.results import AccuracyCheck, EpochResult, TrainResult
@@ -151,12 +151,12 @@ def test_outcome_round_trip_through_plain_data() -> None:
         dataset="mnist",
     )
     data = json.loads(json.dumps(outcome.to_dict()))
-    assert TestOutcome.from_dict(data, MetricRegistry()) == outcome
+    assert TestOutcome.from_dict(data, legacy_registry()) == outcome
 
 
 def test_outcomes_pool_runs() -> None:
     outcome = TestOutcome(node_id="x", runs=(_run([9.0, 1.0, 3.0]), _run([9.0, 2.0])))
-    registry = MetricRegistry()
+    registry = legacy_registry()
     assert outcome.samples(registry)["epoch_seconds"] == (1.0, 3.0, 2.0)
     assert outcome.medians(registry)["epoch_seconds"] == 2.0
 
@@ -220,7 +220,7 @@ def test_summary_plain_text_has_tables_and_warmup_mark() -> None:
         dataset="mnist",
         verdict=Verdict.PASS,
     )
-    registry = MetricRegistry()
+    registry = legacy_registry()
     text = render_summary([outcome], registry, color=False, width=120, epoch_tables=True)
     assert "\x1b[" not in text
     assert "warm-up" in text
@@ -232,7 +232,7 @@ def test_summary_plain_text_has_tables_and_warmup_mark() -> None:
 
 def test_summary_color_uses_ansi() -> None:
     outcome = TestOutcome(node_id="a", runs=(_run([2.0, 1.0]),), verdict=Verdict.REGRESSED)
-    text = render_summary([outcome], MetricRegistry(), color=True, width=100, epoch_tables=False)
+    text = render_summary([outcome], legacy_registry(), color=True, width=100, epoch_tables=False)
     assert "\x1b[" in text
 
 
@@ -259,7 +259,7 @@ def test_plugin_import_is_free_of_heavy_modules() -> None:
 def test_narrow_summary_drops_name_columns_but_keeps_the_id_whole() -> None:
     node = "suites/test_seed001_architectures.py::test_architecture[resnet20_v2-fashion_mnist]"
     outcome = TestOutcome(node_id=node, runs=(_run([2.0, 1.0]),), model="resnet20_v2")
-    text = render_summary([outcome], MetricRegistry(), color=False, width=80, epoch_tables=False)
+    text = render_summary([outcome], legacy_registry(), color=False, width=80, epoch_tables=False)
     assert "data set" not in text
     assert f"   1  {node}" in text.splitlines()
     table = text[: text.index(f"   1  {node}")]
@@ -270,7 +270,7 @@ def test_per_test_tolerances_follow_the_profile() -> None:
     from pytest_cnnperf.baselines import overrides_from_settings, resolve_tolerances
     from pytest_cnnperf.markers import by_profile, resolve_profiled
 
-    registry = MetricRegistry()
+    registry = legacy_registry()
     settings = {"tolerance_epoch_time": by_profile(cpu="50%", gpu=None)}
     for kind, expected in (("cpu", 0.5), ("gpu", 0.25)):
         marker = overrides_from_settings(

@@ -6,6 +6,7 @@ import json
 from collections.abc import Sequence
 
 import pytest
+from legacy_metrics import LEGACY_METRICS, legacy_registry
 from metric_helpers import custom_metric
 
 from pytest_cnnperf.baselines import (
@@ -16,12 +17,12 @@ from pytest_cnnperf.baselines import (
     Verdict,
     compare,
 )
-from pytest_cnnperf.metrics import BUILTIN_METRICS, MetricRegistry
+from pytest_cnnperf.metrics import MetricRegistry
 from pytest_cnnperf.outcome import TestOutcome
 from pytest_cnnperf.results import AccuracyCheck, EpochResult, TrainResult
 
 NODE = "tests/test_zoo.py::test_train[lenet5-mnist]"
-REGISTRY = MetricRegistry()
+REGISTRY = legacy_registry()
 SOFTWARE = {"python": "3.11.7", "tensorflow": "2.20.0"}
 
 
@@ -36,7 +37,7 @@ STEPS = custom_metric(
     read=_steps,
     description="training steps of each measured epoch",
 )
-CUSTOM = MetricRegistry([*BUILTIN_METRICS, STEPS])
+CUSTOM = MetricRegistry([*LEGACY_METRICS, STEPS])
 
 
 def _epoch(index: int, seconds: float, *, warmup: bool = False, images: int = 6000) -> EpochResult:

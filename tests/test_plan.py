@@ -25,7 +25,17 @@ def test_arguments_then_settings_then_options_then_recipe() -> None:
         repeats=2,
         early_stopping_patience=None,
         validation_fraction=0.1,
+        windows=20,
     )
+
+
+def test_windows_come_from_the_test_then_the_options_and_early_stopping_times_epochs() -> None:
+    cfg: Any = SimpleNamespace(epochs=3, repeats=1, windows=12, device_kind="gpu")
+    assert resolve_plan({}, {}, cfg, RECIPE).windows == 12
+    assert resolve_plan({}, {}, cfg, RECIPE).window_seconds == 0.02
+    assert resolve_plan({"windows": 0}, {"windows": 30}, cfg, RECIPE).windows == 0
+    assert resolve_plan({}, {"windows": 30}, cfg, RECIPE).windows == 30
+    assert resolve_plan({"early_stopping": True}, {}, cfg, RECIPE).windows == 0
 
 
 def test_early_stopping_takes_the_recipe_patience_or_five() -> None:

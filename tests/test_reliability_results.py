@@ -254,10 +254,10 @@ def test_a_metric_the_session_does_not_know_is_named(tmp_path: Path) -> None:
     path = tmp_path / "r.json"
     document = _document()
     metrics = document["tests"][0]["comparison"]["metrics"]
-    metrics["final_loss"] = {**metrics["epoch_seconds"], "metric": "final_loss"}
+    metrics["final_loss"] = {**metrics["step_time"], "metric": "final_loss"}
     assert _refusal(path, json.dumps(document)) == (
         "Expected tests[0].comparison.metrics.final_loss.metric in the results file "
-        f"{path} to be the name of a metric of this session (epoch_seconds, accuracy). "
+        f"{path} to be the name of a metric of this session (step_time, accuracy). "
         "Received: tests[0].comparison.metrics.final_loss.metric='final_loss'."
     )
 
@@ -266,11 +266,11 @@ def test_a_metric_listed_under_another_name_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "r.json"
     document = _document()
     metrics = document["tests"][0]["comparison"]["metrics"]
-    metrics["accuracy"] = metrics.pop("epoch_seconds")
+    metrics["accuracy"] = metrics.pop("step_time")
     assert _refusal(path, json.dumps(document)) == (
         "Expected tests[0].comparison.metrics.accuracy.metric in the results file "
         f"{path} to be 'accuracy', the name it is listed under. "
-        "Received: tests[0].comparison.metrics.accuracy.metric='epoch_seconds'."
+        "Received: tests[0].comparison.metrics.accuracy.metric='step_time'."
     )
 
 

@@ -18,8 +18,9 @@ pass); ``new`` means there is no comparable baseline.
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,11 +30,104 @@ from pytest_cnnperf.baselines.stats import (
     DEFAULT_SEED,
     bootstrap_interval,
     median,
+    pooled_log_sd,
     relative_mad,
+    t_quantile,
 )
 from pytest_cnnperf.baselines.store import BaselineEntry
 from pytest_cnnperf.baselines.tolerances import MetricTolerance, Tolerances
 from pytest_cnnperf.metrics import Metric, MetricRegistry
+
+#: One-sided confidence of a regression (before confirmation) and of a pass.
+REGRESSION_CONFIDENCE = 0.99
+PASS_CONFIDENCE = 0.95
+#: Fewest independent runs, baseline and history together, whose spread is
+#: trusted as the between-run noise: two degrees of freedom.
+MIN_NOISE_RUNS = 3
+
+
+@dataclass(frozen=True)
+class RunJudgement:
+    """The three-way rule on per-run estimates: every number of the verdict.
+
+    ``change`` is ``exp(r)``, the ratio of the geometric means of the runs;
+    ``low``/``high`` its one-sided bounds (regression, pass confidence);
+    ``noise`` the between-run log-SD used, from ``noise_runs`` runs with
+    ``dof`` degrees of freedom.
+    """
+
+    verdict: Verdict
+    change: float
+    low: float
+    high: float
+    noise: float
+    dof: int
+    standard_error: float
+    reason: str | None
+
+
+def judge_runs(
+    baseline: Sequence[float],
+    current: Sequence[float],
+    noise: float,
+    dof: int,
+    tolerance: float,
+) -> RunJudgement:
+    """The rule for a timing metric with one estimate per independent run (lower is better).
+
+    ``r = mean(log current) - mean(log baseline)``, ``SE = noise * sqrt(1/n_b
+    + 1/n_c)`` with ``noise`` the between-run log-SD (``dof`` degrees of
+    freedom, Student's t quantiles):
+
+    * ``regressed`` when ``r - t99 * SE > 0`` (a slowdown with 99% one-sided
+      confidence) and ``r > log(1 + tolerance / 2)`` (larger than half the
+      tolerance, so that a tiny confident change on a quiet machine is not a
+      failure);
+    * ``improved`` the same on the faster side;
+    * ``pass`` when ``r + t95 * SE < log(1 + tolerance)``: a slowdown as large as
+      the tolerance is ruled out with 95% confidence;
+    * ``unstable`` otherwise, and always with fewer than two degrees of freedom
+      of noise: too little evidence is never a guess.
+    """
+    ratio = math.exp(sum(math.log(x) for x in current) / len(current)) / math.exp(
+        sum(math.log(x) for x in baseline) / len(baseline)
+    )
+    r = math.log(ratio)
+    if dof < MIN_NOISE_RUNS - 1 or not math.isfinite(noise):
+        return RunJudgement(
+            Verdict.UNSTABLE,
+            ratio,
+            math.nan,
+            math.nan,
+            noise,
+            dof,
+            math.nan,
+            f"too little evidence of the between-run noise ({dof + 1 if dof else 'under 3'} "
+            f"independent runs, {MIN_NOISE_RUNS} needed); accept with --cnnperf-repeats 3 or "
+            "keep a history file (--cnnperf-history)",
+        )
+    se = noise * math.sqrt(1 / len(baseline) + 1 / len(current))
+    t_reg = t_quantile(REGRESSION_CONFIDENCE, dof)
+    t_pass = t_quantile(PASS_CONFIDENCE, dof)
+    low, high = r - t_reg * se, r + t_pass * se
+    bound = math.log(1 + tolerance)
+    half = math.log(1 + tolerance / 2)
+    reason = None
+    if low > 0 and r > half:
+        verdict = Verdict.REGRESSED
+    elif r + t_reg * se < 0 and r < -half:
+        verdict = Verdict.IMPROVED
+    elif high < bound:
+        verdict = Verdict.PASS
+    else:
+        verdict = Verdict.UNSTABLE
+        reason = (
+            f"the between-run noise ({noise:.1%} per run) leaves a slowdown of up to "
+            f"{math.exp(high) - 1:.0%} possible, so neither a pass (under {tolerance:.0%}) nor "
+            "a regression can be claimed"
+        )
+    return RunJudgement(verdict, ratio, math.exp(low), math.exp(high), noise, dof, se, reason)
+
 
 # Worst first: a test's verdict is that of its worst metric.
 _SEVERITY = (Verdict.REGRESSED, Verdict.UNSTABLE, Verdict.IMPROVED, Verdict.PASS)
@@ -62,6 +156,10 @@ class MetricComparison:
     current_count: int
     current_relative_spread: float | None
     reason: str | None = None
+    noise: float | None = None
+    noise_dof: int | None = None
+    detail: str | None = None
+    confirmation: float | None = None
 
     @property
     def metric(self) -> Metric:
@@ -72,12 +170,24 @@ class MetricComparison:
         metric = self.metric
         measured = metric.format_value(self.current)
         baseline = metric.format_value(self.baseline)
-        if metric.noisy:
+        if metric.per_run:
+            measured += f" ({_runs(self.current_count)})"
+            baseline += f" ({_runs(self.baseline_count)})"
+        elif metric.noisy:
             measured += f" (median of {self.current_count})"
             baseline += f" (median of {self.baseline_count})"
         text = f"{metric.name}: measured {measured}, baseline {baseline}, "
         text += metric.format_change(self.change)
-        if self.confidence is not None:
+        if metric.per_run and self.noise is not None and not self.low_confidence:
+            text += (
+                f" (99% lower bound {metric.format_change_short(self.interval_low)}, 95% upper "
+                f"bound {metric.format_change_short(self.interval_high)}; between-run noise "
+                f"{self.noise:.1%} per run, from {_runs((self.noise_dof or 0) + 1)} "
+                f"or more)"
+            )
+        elif metric.per_run:
+            pass
+        elif self.confidence is not None:
             text += (
                 f" ({self.confidence:.0%} interval {metric.format_change_short(self.interval_low)}"
                 f" to {metric.format_change_short(self.interval_high)})"
@@ -87,6 +197,13 @@ class MetricComparison:
         text += f"; tolerance: {self.rule.describe()}"
         if self.reason:
             text += f"; {self.reason}"
+        if self.confirmation is not None:
+            text += (
+                f"; measured again in this session (confirmation): "
+                f"{metric.format_change(self.confirmation)}"
+            )
+        if self.detail:
+            text += f"\n    {self.detail}"
         return text
 
     def to_dict(self) -> dict[str, Any]:
@@ -109,6 +226,10 @@ class MetricComparison:
             "worse_bound": self.rule.worse_bound(),
             "better": self.metric.better,
             "reason": self.reason,
+            "noise": self.noise,
+            "noise_dof": self.noise_dof,
+            "detail": self.detail,
+            "confirmation": self.confirmation,
         }
 
     @classmethod
@@ -130,7 +251,15 @@ class MetricComparison:
             current_count=data["current_count"],
             current_relative_spread=data["current_relative_spread"],
             reason=data["reason"],
+            noise=data.get("noise"),
+            noise_dof=data.get("noise_dof"),
+            detail=data.get("detail"),
+            confirmation=data.get("confirmation"),
         )
+
+
+def _runs(count: int) -> str:
+    return f"{count} run" if count == 1 else f"{count} runs"
 
 
 @dataclass(frozen=True)
@@ -378,6 +507,116 @@ def _judge_value(
     )
 
 
+#: The fields of an arrangement that must match for timings to be compared.
+ARRANGEMENT_FIELDS = ("cores", "threads", "workers")
+
+
+def arrangement_of(timing: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The compared fields of a timing block's arrangement (empty without one)."""
+    block = (timing or {}).get("arrangement") or {}
+    return {name: block.get(name) for name in ARRANGEMENT_FIELDS if name in block}
+
+
+def describe_arrangement(arrangement: Mapping[str, Any]) -> str:
+    """``2 cores, 2 threads, 1 worker`` for messages."""
+    if not arrangement:
+        return "not recorded"
+    return ", ".join(
+        f"{arrangement[name]} {name}" for name in ARRANGEMENT_FIELDS if name in arrangement
+    )
+
+
+def _kernel_median(timing: Mapping[str, Any] | None) -> float | None:
+    values = [
+        float(run["calibration_seconds"])
+        for run in (timing or {}).get("runs", ())
+        if isinstance(run, Mapping) and run.get("calibration_seconds")
+    ]
+    return median(values) if values else None
+
+
+def _timing_summary(timing: Mapping[str, Any] | None) -> str | None:
+    runs = [run for run in (timing or {}).get("runs", ()) if isinstance(run, Mapping)]
+    if not runs:
+        return None
+    windows = runs[-1].get("windows") or []
+    steps = [float(run["step_seconds"]) for run in runs if run.get("step_seconds")]
+    kernel = _kernel_median(timing)
+    text = f"{len(windows)} windows of {windows[0][1] if windows else '?'} steps"
+    if steps:
+        text += f", {median(steps) * 1000:.3g} ms a step (raw)"
+    if kernel:
+        text += f", reference kernel {kernel * 1000:.3g} ms"
+    return text
+
+
+def _judge_per_run(
+    rule: MetricTolerance,
+    figures: Figures,
+    entry: BaselineEntry,
+    history: Sequence[Sequence[float]],
+) -> tuple[MetricComparison, tuple[str, ...]]:
+    """The three-way rule on one estimate per run; notes about the machine and arrangement."""
+    before = entry.figures.samples[rule.metric.name]
+    now = figures.samples[rule.metric.name]
+    notes: list[str] = []
+    detail = (
+        f"windows: this run {_timing_summary(figures.timing) or 'not recorded'}; "
+        f"baseline {_timing_summary(entry.figures.timing) or 'not recorded'}"
+    )
+    arranged_now = arrangement_of(figures.timing)
+    arranged_before = arrangement_of(entry.figures.timing)
+    kernel_now = _kernel_median(figures.timing)
+    kernel_before = _kernel_median(entry.figures.timing)
+    if kernel_now and kernel_before:
+        moved = kernel_now / kernel_before
+        if abs(math.log(moved)) > math.log(1 + rule.limit):
+            notes.append(
+                f"The reference kernel took {moved:.3g}x its baseline time "
+                f"({kernel_now * 1000:.3g} ms against {kernel_before * 1000:.3g} ms): the machine "
+                "itself changed (a busy machine, another clock or CPU); step_time is judged "
+                "relative to the kernel."
+            )
+    if arranged_now != arranged_before:
+        before_text = describe_arrangement(arranged_before)
+        reason = (
+            f"timing not judged: the baseline was measured with {before_text}"
+            f" and this run with {describe_arrangement(arranged_now)}; run with the baseline's "
+            "arrangement (the same -n) or accept a baseline for this one"
+        )
+        change = math.exp(
+            sum(math.log(x) for x in now) / len(now)
+            - sum(math.log(x) for x in before) / len(before)
+        )
+        judgement = RunJudgement(
+            Verdict.UNSTABLE, change, math.nan, math.nan, math.nan, 0, math.nan, reason
+        )
+    else:
+        noise, dof = pooled_log_sd([before, *history])
+        judgement = judge_runs(before, now, noise, dof, rule.limit)
+    judged = math.isfinite(judgement.low) and math.isfinite(judgement.high)
+    compared = MetricComparison(
+        rule=rule,
+        verdict=judgement.verdict,
+        baseline=math.exp(sum(math.log(x) for x in before) / len(before)),
+        current=math.exp(sum(math.log(x) for x in now) / len(now)),
+        change=judgement.change,
+        # Without noise there are no bounds: the plain change, flagged (JSON has no NaN).
+        interval_low=judgement.low if judged else judgement.change,
+        interval_high=judgement.high if judged else judgement.change,
+        confidence=REGRESSION_CONFIDENCE if judged else None,
+        low_confidence=not judged,
+        baseline_count=len(before),
+        current_count=len(now),
+        current_relative_spread=None,
+        reason=judgement.reason,
+        noise=judgement.noise if math.isfinite(judgement.noise) else None,
+        noise_dof=judgement.dof,
+        detail=detail,
+    )
+    return compared, tuple(notes)
+
+
 def _setup_differences(figures: Figures, entry: BaselineEntry) -> tuple[str, ...]:
     before, after = entry.figures.setup(), figures.setup()
     return tuple(
@@ -397,6 +636,7 @@ def compare(
     software_now: Software,
     confidence: float = DEFAULT_CONFIDENCE,
     seed: int = DEFAULT_SEED,
+    history: Mapping[str, Sequence[Sequence[float]]] | None = None,
 ) -> Comparison:
     """Judge ``figures`` against ``entry`` under ``tolerances``, metric by metric.
 
@@ -409,6 +649,10 @@ def compare(
             since the baseline was accepted.
         confidence: two-sided coverage of the bootstrap interval.
         seed: bootstrap seed; equal inputs give equal verdicts.
+        history: per metric, groups of independent earlier estimates of this
+            test from the history file (one group per software
+            fingerprint and arrangement), pooled with the baseline's runs
+            into the between-run noise of a ``per_run`` metric.
 
     Returns:
         A ``Comparison``; ``Verdict.NEW`` when there is no entry or it was
@@ -430,19 +674,55 @@ def compare(
         )
     metrics: list[MetricComparison] = []
     extra: list[str] = []
+    missing_timing = [
+        metric.name
+        for metric in registry
+        if metric.per_run
+        and figures.samples.get(metric.name)
+        and metric.name not in entry.figures.samples
+    ]
+    if missing_timing:
+        note = (
+            f"The baseline entry has no {', '.join(missing_timing)} figure: it was accepted "
+            "with another timing method (per-epoch seconds, before windows and the reference "
+            "kernel), whose figures cannot be compared with these; accept again."
+        )
+        return Comparison(
+            figures.node_id,
+            Verdict.NEW,
+            software_changes=changes,
+            notes=(note,),
+            current=current,
+            baseline=entry.provenance,
+        )
     for metric in registry:
         now = figures.samples.get(metric.name)
         before = entry.figures.samples.get(metric.name)
         if now and before:
             rule = tolerances.rule(metric)
-            metrics.append(
-                _judge_noisy(rule, before, now, confidence=confidence, seed=seed)
-                if metric.noisy
-                else _judge_value(rule, before, now)
-            )
+            if metric.per_run:
+                compared, machine_notes = _judge_per_run(
+                    rule, figures, entry, (history or {}).get(metric.name, ())
+                )
+                metrics.append(compared)
+                extra.extend(machine_notes)
+            elif metric.noisy:
+                metrics.append(_judge_noisy(rule, before, now, confidence=confidence, seed=seed))
+            else:
+                metrics.append(_judge_value(rule, before, now))
         elif now or before:
             side = "the baseline" if now else "this run"
             extra.append(f"{metric.name} was not compared: {side} has no {metric.name} figure.")
+    if not metrics:
+        # Nothing in common is no evidence of a pass.
+        return Comparison(
+            figures.node_id,
+            Verdict.NEW,
+            software_changes=changes,
+            notes=tuple(extra),
+            current=current,
+            baseline=entry.provenance,
+        )
     verdict = next(
         v for v in _SEVERITY if any(m.verdict is v for m in metrics) or v is Verdict.PASS
     )

@@ -16,7 +16,7 @@ import enum
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 DeviceKind: TypeAlias = Literal["cpu", "gpu"]
 DataSource: TypeAlias = Literal["real", "synthetic"]
@@ -122,6 +122,10 @@ class Figures:
         data_source: ``"real"`` or ``"synthetic"`` data.
         samples: metric name to its samples (non-empty tuples); a metric the
             test did not measure is absent.
+        timing: the raw timing behind the timing metric, as plain data
+            (windows, kernel figures, arrangement; see
+            ``TestOutcome.timing``), or None. Stored with the baseline, shown
+            in messages, never judged itself.
     """
 
     node_id: str
@@ -130,6 +134,7 @@ class Figures:
     batch_size: int
     data_source: DataSource
     samples: Mapping[str, tuple[float, ...]]
+    timing: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int):

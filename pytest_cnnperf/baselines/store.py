@@ -64,7 +64,7 @@ from pytest_cnnperf.baselines.stats import SampleSummary
 from pytest_cnnperf.baselines.tolerances import Tolerances
 from pytest_cnnperf.metrics import MetricRegistry
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """The layout this code reads and writes; older files are migrated to it."""
 
 SIGNIFICANT_DIGITS = 6
@@ -87,6 +87,8 @@ _ENTRY_KEYS = frozenset(
         "accepted_by",
         "reason",
         "history",
+        "timing",
+        "superseded",
     }
 )
 _STATS_KEYS = frozenset({"center", "spread", "count", "samples"})
@@ -271,9 +273,40 @@ def migrate_2_to_3(document: dict[str, Any]) -> dict[str, Any]:
     return migrated
 
 
+def migrate_3_to_4(document: dict[str, Any]) -> dict[str, Any]:
+    """Version 4 judges a calibrated step time per run (``step_time``) with raw ``timing``.
+
+    A version-3 ``epoch_seconds`` block holds per-epoch wall times measured
+    without windows or the reference kernel: they cannot be compared with
+    calibrated step times, so the block moves to ``superseded`` (kept for
+    review, never judged) and such an entry compares as ``new`` until it is
+    accepted again. Its ``epoch_seconds`` tolerance moves with it. History
+    records are kept as they are.
+    """
+    migrated = copy.deepcopy(document)
+    entries = migrated.get("entries")
+    for entry in entries.values() if isinstance(entries, dict) else ():
+        if not isinstance(entry, dict):
+            continue
+        metrics = entry.get("metrics")
+        if isinstance(metrics, dict) and "epoch_seconds" in metrics:
+            superseded: dict[str, Any] = {"epoch_seconds": metrics.pop("epoch_seconds")}
+            tolerances = entry.get("tolerances")
+            if isinstance(tolerances, dict) and "epoch_seconds" in tolerances:
+                superseded["tolerance"] = tolerances.pop("epoch_seconds")
+            superseded["note"] = (
+                "per-epoch seconds of schema 3, measured without windows or the reference "
+                "kernel; not comparable with step_time"
+            )
+            entry["superseded"] = superseded
+    migrated["schema_version"] = 4
+    return migrated
+
+
 MIGRATIONS: Mapping[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
     1: migrate_1_to_2,
     2: migrate_2_to_3,
+    3: migrate_3_to_4,
 }
 """``MIGRATIONS[n]`` turns a version-n document into a version-n+1 document."""
 
@@ -411,6 +444,19 @@ class _Reader:
                 )
                 self.fail(f"{where}.{name}", f"a valid tolerance, {kind}", limit)
 
+    def timing(self, where: str, value: object) -> dict[str, Any] | None:
+        """The raw timing block (windows, kernel, arrangement): shown, never judged."""
+        if value is None:
+            return None
+        block = self.mapping(where, value)
+        runs = block.get("runs", [])
+        if not isinstance(runs, list) or not all(isinstance(run, dict) for run in runs):
+            self.fail(f"{where}.runs", "a list of objects", runs)
+        arrangement = block.get("arrangement", {})
+        if not isinstance(arrangement, dict):
+            self.fail(f"{where}.arrangement", "an object", arrangement)
+        return block
+
     def history(self, where: str, value: object) -> tuple[HistoryRecord, ...]:
         if not isinstance(value, list):
             self.fail(where, "a list", value)
@@ -462,6 +508,7 @@ class _Reader:
             batch_size=self.integer(f"{where}.batch_size", raw.get("batch_size"), minimum=1),
             data_source=self.data_source(f"{where}.data_source", raw.get("data_source")),
             samples=self.samples(f"{where}.metrics", raw.get("metrics")),
+            timing=self.timing(f"{where}.timing", raw.get("timing")),
         )
         return BaselineEntry(
             figures=figures,
@@ -616,7 +663,11 @@ def _statistics_block(samples: Sequence[float]) -> dict[str, Any]:
 
 def _history_record(raw_entry: Mapping[str, Any]) -> dict[str, Any]:
     """The centers and provenance of a stored entry, for its history."""
-    metrics = raw_entry.get("metrics", {})
+    metrics = dict(raw_entry.get("metrics", {}))
+    superseded = raw_entry.get("superseded")
+    if isinstance(superseded, dict) and isinstance(superseded.get("epoch_seconds"), dict):
+        # A schema-3 timing figure leaves the entry on re-accept; its center stays on record.
+        metrics.setdefault("epoch_seconds", superseded["epoch_seconds"])
     return {
         "metrics": {
             name: block["center"]
@@ -641,6 +692,9 @@ def _entry_document(
     history = list(previous.get("history", []))
     if previous:
         history.append(_history_record(previous))
+    if item.figures.timing is not None:
+        # Accepted again with the current timing method: the old figures stay in history.
+        previous = {name: value for name, value in previous.items() if name != "superseded"}
 
     def unknown(block: object) -> dict[str, Any]:
         # Another version's metrics and tolerances survive this one's accept;
@@ -661,6 +715,7 @@ def _entry_document(
             **{name: _statistics_block(values) for name, values in figures.samples.items()},
         },
         "tolerances": {**unknown(previous.get("tolerances")), **item.tolerances.to_dict()},
+        **({"timing": dict(figures.timing)} if figures.timing is not None else {}),
         "software": dict(sorted(item.software.items())),
         "accepted_at": provenance.accepted_at,
         "accepted_by": provenance.accepted_by,

@@ -1,0 +1,175 @@
+"""Acceptance tests of windowed, calibrated timing and the three-way verdict (issue 9).
+
+Real training of a tiny model through ``pytester`` subprocess runs: windows
+and the reference kernel reach the baseline and the JSON, an identical rerun
+is not regressed, real extra work in the model is regressed after a
+confirmation, too much noise is ``unstable``, and the history file is
+appended and read.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from test_acceptance_baselines import BUSY, NODE, NODE_PATTERN
+
+if TYPE_CHECKING:
+    from conftest import ResultsReader
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makepyfile(test_perf=BUSY)
+    return pytester
+
+
+def run(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, work: int, *args: str
+) -> pytest.RunResult:
+    monkeypatch.setenv("BUSY_WORK", str(work))
+    monkeypatch.setenv("BUSY_EPOCHS", "1")
+    return pytester.runpytest_subprocess("--color=no", *args)
+
+
+def test_windows_and_kernel_reach_the_baseline_and_an_identical_rerun_is_not_regressed(
+    project: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    baseline_file: Path,
+    read_results: ResultsReader,
+) -> None:
+    accept = run(project, monkeypatch, 0, "--cnnperf-update-baselines", "--cnnperf-repeats=3")
+    accept.assert_outcomes(passed=1)
+    stored = json.loads(baseline_file.read_text())
+    assert stored["schema_version"] == 4
+    entry = stored["entries"][NODE]
+    assert set(entry["metrics"]) == {"step_time", "accuracy"}
+    assert entry["metrics"]["step_time"]["count"] == 3
+    timing = entry["timing"]
+    assert timing["arrangement"]["workers"] == 1
+    assert len(timing["runs"]) == 3
+    for measured in timing["runs"]:
+        assert len(measured["windows"]) >= 20
+        for seconds, steps, kernel in measured["windows"]:
+            assert seconds > 0 and steps >= 1 and kernel > 0
+
+    again = run(project, monkeypatch, 0, "--cnnperf-json=again.json")
+    again.assert_outcomes(passed=1)
+    (test,) = read_results("again.json")["tests"]
+    assert test["verdict"] in ("pass", "unstable"), test["comparison"]
+    step = test["comparison"]["metrics"]["step_time"]
+    assert step["baseline_count"] == 3 and step["current_count"] == 1
+    assert step["noise"] is not None and step["noise_dof"] == 2
+    (run_data,) = test["runs"]
+    assert len(run_data["windows"]) >= 20
+    assert run_data["windows"][0]["calibration_seconds"] > 0
+    assert run_data["arrangement"]["cores"] >= 1
+
+
+def _narrow_noise(baseline_file: Path, estimates: list[float]) -> None:
+    """Replace the stored estimates: the noise they show, around their measured level."""
+    stored = json.loads(baseline_file.read_text())
+    block = stored["entries"][NODE]["metrics"]["step_time"]
+    center = math.exp(sum(math.log(x) for x in block["samples"]) / len(block["samples"]))
+    block["samples"] = [center * x for x in estimates]
+    block["count"] = len(estimates)
+    baseline_file.write_text(json.dumps(stored, indent=2, sort_keys=True))
+
+
+def test_real_extra_work_is_regressed_after_a_confirmation_with_every_figure(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, baseline_file: Path
+) -> None:
+    run(
+        project, monkeypatch, 0, "--cnnperf-update-baselines", "--cnnperf-repeats=3"
+    ).assert_outcomes(passed=1)
+    # 3% noise between runs, as a quiet machine shows: a slowdown of several
+    # times cannot hide in it.
+    _narrow_noise(baseline_file, [0.97, 1.0, 1.03])
+    slow = run(project, monkeypatch, 40)
+    slow.assert_outcomes(failed=1)
+    slow.stdout.fnmatch_lines(
+        [
+            f"Training performance of {NODE_PATTERN} regressed beyond its tolerance:",
+            "  step_time: measured * kernel units (1 run), baseline * kernel units (3 runs), "
+            "*x the baseline (99% lower bound *x, 95% upper bound *x; between-run noise "
+            "*% per run, from 3 runs or more); tolerance: at most 1.1x the baseline, "
+            "10% * (lower is better); measured again in this session (confirmation): "
+            "*x the baseline",
+            "    windows: this run * windows of * steps, * ms a step (raw), reference kernel "
+            "* ms; baseline * windows of * steps, * ms a step (raw), reference kernel * ms",
+        ],
+        consecutive=True,
+    )
+
+
+def test_noise_larger_than_the_tolerance_is_unstable(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, baseline_file: Path
+) -> None:
+    run(
+        project, monkeypatch, 0, "--cnnperf-update-baselines", "--cnnperf-repeats=3"
+    ).assert_outcomes(passed=1)
+    _narrow_noise(baseline_file, [0.7, 1.0, 1.4])
+    noisy = run(project, monkeypatch, 0, "-W", "default")
+    noisy.assert_outcomes(passed=1, warnings=1)
+    noisy.stdout.fnmatch_lines(
+        [
+            f"*Training performance of {NODE_PATTERN} could not be judged*",
+            "*step_time: *the between-run noise (*% per run) leaves a slowdown of up to *% "
+            "possible, so neither a pass (under 10%) nor a regression can be claimed*",
+        ]
+    )
+
+
+def test_the_history_file_is_appended_and_gives_the_noise(
+    project: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    read_results: ResultsReader,
+) -> None:
+    # One accepted run shows no noise: too little evidence, whatever the figures.
+    run(project, monkeypatch, 0, "--cnnperf-update-baselines").assert_outcomes(passed=1)
+    history = Path(str(project.path)) / "ci-cache" / "history.jsonl"
+    first = run(project, monkeypatch, 0, f"--cnnperf-history={history}", "-W", "default")
+    first.assert_outcomes(passed=1, warnings=1)
+    first.stdout.fnmatch_lines(["*too little evidence of the between-run noise*"])
+    for _ in range(2):
+        run(project, monkeypatch, 0, f"--cnnperf-history={history}").assert_outcomes(passed=1)
+    lines = [json.loads(line) for line in history.read_text().splitlines()]
+    assert len(lines) == 3
+    assert {line["node_id"] for line in lines} == {NODE}
+    assert all(len(line["estimates"]) == 1 and line["estimates"][0] > 0 for line in lines)
+    assert lines[0]["arrangement"]["workers"] == 1 and lines[0]["software"]["tensorflow"]
+    fourth = run(
+        project, monkeypatch, 0, f"--cnnperf-history={history}", "--cnnperf-json=fourth.json"
+    )
+    fourth.assert_outcomes(passed=1)
+    (test,) = read_results("fourth.json")["tests"]
+    step = test["comparison"]["metrics"]["step_time"]
+    # The three earlier sessions are one group of independent runs: 2 degrees of freedom.
+    assert step["noise_dof"] == 2 and step["noise"] > 0
+    assert "too little evidence" not in (step["reason"] or "")
+    assert len(history.read_text().splitlines()) == 4
+
+
+def test_a_schema_3_baseline_is_new_until_accepted_again(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, baseline_file: Path
+) -> None:
+    run(project, monkeypatch, 0, "--cnnperf-update-baselines").assert_outcomes(passed=1)
+    stored = json.loads(baseline_file.read_text())
+    entry = stored["entries"][NODE]
+    stored["schema_version"] = 3
+    del entry["timing"]
+    entry["metrics"]["epoch_seconds"] = {
+        "center": 1.0,
+        "spread": 0.0,
+        "count": 1,
+        "samples": [1.0],
+    }
+    del entry["metrics"]["step_time"]
+    baseline_file.write_text(json.dumps(stored, indent=2, sort_keys=True))
+    result = run(project, monkeypatch, 0, "-W", "default")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*busy_cnn*new*"])
+    result.stdout.no_fnmatch_line("*regressed*")
