@@ -50,6 +50,8 @@ class CnnperfConfig:
     #: apart because they layer: defaults < ini < command line < marker.
     tolerance_ini: ToleranceOverrides | None = None
     tolerance_cli: ToleranceOverrides | None = None
+    #: Per-layer timing after the timed epochs (``--cnnperf-layers``); docs/layers.md.
+    layers: bool = True
 
     @property
     def device_kind(self) -> str:
@@ -106,6 +108,7 @@ class CnnperfConfig:
             strict=bool(values["cnnperf_strict"]),
             tolerance_ini=tolerance_ini,
             tolerance_cli=tolerance_cli,
+            layers=values["cnnperf_layers"] != "off",
         )
 
 

@@ -74,6 +74,8 @@ def _run_dict(run: TrainResult) -> dict[str, Any]:
         "epoch_seconds_median": run.epoch_seconds_median,
         "accuracy": run.accuracy,
         "test_images": run.test_images,
+        # The profiled window (docs/layers.md); null when per-layer timing is off.
+        "layers": None if run.layers is None else _finite_tree(run.layers.to_dict()),
     }
 
 
@@ -130,3 +132,14 @@ class JsonReport:
 def _finite(value: float | None) -> float | None:
     """JSON has no NaN or infinity: such a figure is written as null."""
     return value if value is None or math.isfinite(value) else None
+
+
+def _finite_tree(value: Any) -> Any:
+    """``value`` with every non-finite float in it written as null."""
+    if isinstance(value, float):
+        return _finite(value)
+    if isinstance(value, dict):
+        return {key: _finite_tree(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite_tree(item) for item in value]
+    return value

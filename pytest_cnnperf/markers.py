@@ -66,6 +66,8 @@ SETTINGS: Mapping[str, str] = {
     "repeats": "whole training runs whose measured epochs are pooled (whole number >= 1)",
     "early_stopping": "stop on validation loss with the recipe's patience (true/false)",
     "validation_fraction": "share of training images held out for early stopping (0..0.5)",
+    "layers": "per-layer timing after the timed epochs (true/false or 'on'/'off')",
+    "layer_steps": "profiled steps of the per-layer window, whatever they cost (whole number >= 1)",
 }
 
 #: Per-test tolerance settings start with this, followed by a metric's name.

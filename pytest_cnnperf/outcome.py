@@ -21,6 +21,7 @@ from typing import Any
 from pytest_cnnperf.baselines.compare import Comparison
 from pytest_cnnperf.baselines.model import Figures, Verdict
 from pytest_cnnperf.baselines.tolerances import Tolerances
+from pytest_cnnperf.layerprofile import LayerProfile
 from pytest_cnnperf.metrics import MetricRegistry
 from pytest_cnnperf.results import AccuracyCheck, EpochResult, TrainResult, median_or_none
 
@@ -129,7 +130,7 @@ class TestOutcome:
             "node_id": self.node_id,
             "model": self.model,
             "dataset": self.dataset,
-            "runs": [dataclasses.asdict(run) for run in self.runs],
+            "runs": [_run_to_dict(run) for run in self.runs],
             "accuracy_checks": [dataclasses.asdict(c) for c in self.accuracy_checks],
             "verdict": None if self.verdict is None else self.verdict.value,
             "tolerances": None if self.tolerances is None else self.tolerances.to_dict(),
@@ -146,6 +147,9 @@ class TestOutcome:
                     **run,
                     "epochs": tuple(EpochResult(**e) for e in run["epochs"]),
                     "preprocessing": tuple(run.get("preprocessing", ())),
+                    "layers": None
+                    if run.get("layers") is None
+                    else LayerProfile.from_dict(run["layers"]),
                 }
             )
             for run in data.get("runs", ())
@@ -165,3 +169,11 @@ class TestOutcome:
             message=data.get("message"),
             failure=data.get("failure"),
         )
+
+
+def _run_to_dict(run: TrainResult) -> dict[str, Any]:
+    """A run as plain data; its layer profile in its own form (with derived figures)."""
+    data = {f.name: getattr(run, f.name) for f in dataclasses.fields(run) if f.name != "layers"}
+    data["epochs"] = [dataclasses.asdict(e) for e in run.epochs]
+    data["layers"] = None if run.layers is None else run.layers.to_dict()
+    return data

@@ -35,6 +35,10 @@ class TrainPlan:
     repeats: int
     early_stopping_patience: int | None = None
     validation_fraction: float = DEFAULT_VALIDATION_FRACTION
+    #: Per-layer timing in a profiled window after the timed epochs (docs/layers.md).
+    layers: bool = False
+    #: Profiled steps of that window; None: as many as its time budget allows.
+    layer_steps: int | None = None
 
 
 def resolve_plan(
@@ -60,6 +64,7 @@ def resolve_plan(
     if early_stopping and patience is None:
         patience = DEFAULT_PATIENCE
     fraction = validation_fraction(pick("validation_fraction", DEFAULT_VALIDATION_FRACTION))
+    layer_steps = pick("layer_steps", None)
     return TrainPlan(
         epochs=whole_number("epochs", pick("epochs", cfg.epochs)),
         warmup_epochs=whole_number("warmup_epochs", pick("warmup_epochs", 1), minimum=0),
@@ -69,6 +74,8 @@ def resolve_plan(
         repeats=whole_number("repeats", pick("repeats", cfg.repeats)),
         early_stopping_patience=patience,
         validation_fraction=fraction,
+        layers=on_off("layers", pick("layers", cfg.layers)),
+        layer_steps=None if layer_steps is None else whole_number("layer_steps", layer_steps),
     )
 
 
@@ -94,6 +101,17 @@ def boolean(name: str, value: Any) -> bool:
     if not isinstance(value, bool):
         raise SettingsError(f"Expected {name} to be True or False. Received: {name}={value!r}")
     return value
+
+
+def on_off(name: str, value: Any) -> bool:
+    """``value`` as a bool if it is ``True``, ``False``, ``"on"`` or ``"off"``."""
+    if isinstance(value, bool):
+        return value
+    if value in ("on", "off"):
+        return bool(value == "on")
+    raise SettingsError(
+        f"Expected {name} to be True, False, 'on' or 'off'. Received: {name}={value!r}"
+    )
 
 
 def validation_fraction(value: Any) -> float:

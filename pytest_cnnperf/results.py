@@ -10,6 +10,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pytest_cnnperf.layerprofile import LayerProfile
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,8 @@ class TrainResult:
     device: str
     preprocessing: tuple[str, ...] = ()
     fallback_reason: str | None = None
+    #: The profiled window after the timed epochs (None: per-layer timing off).
+    layers: LayerProfile | None = None
 
     @property
     def measured_epochs(self) -> tuple[EpochResult, ...]:

@@ -68,6 +68,8 @@ class Runner:
         steps_per_epoch: int | ByProfile[Any] | None = None,
         repeats: int | ByProfile[Any] | None = None,
         early_stopping: bool | ByProfile[Any] | None = None,
+        layers: bool | str | ByProfile[Any] | None = None,
+        layer_steps: int | ByProfile[Any] | None = None,
     ) -> TrainResult:
         """Train with timed epochs; return the last run's result.
 
@@ -87,6 +89,10 @@ class Runner:
                 images, evaluate them after each epoch outside the timed region,
                 and stop after the recipe's patience without a lower validation
                 loss, restoring the best weights; ``epochs`` is then the cap.
+            layers: per-layer timing in a profiled window after the timed
+                epochs (default: the test's setting, then ``--cnnperf-layers``).
+            layer_steps: profiled steps of that window (default: as many as
+                its time budget allows; see docs/layers.md).
 
         Returns:
             The ``TrainResult`` of the last run; every run is reported.
@@ -100,6 +106,8 @@ class Runner:
                 "steps_per_epoch": steps_per_epoch,
                 "repeats": repeats,
                 "early_stopping": early_stopping,
+                "layers": layers,
+                "layer_steps": layer_steps,
             },
             self.profile,
         )
