@@ -78,8 +78,16 @@ class TestOutcome:
     # -- figures -------------------------------------------------------------------
 
     def samples(self, registry: MetricRegistry) -> dict[str, tuple[float, ...]]:
-        """Each registered metric's samples in this outcome (metrics without any left out)."""
+        """Each registered metric's samples in this outcome (metrics without any left out).
+
+        A metric measured per part contributes one entry per part, named
+        ``<metric>/<part>`` (see ``metrics``).
+        """
         found = {metric.name: tuple(float(x) for x in metric.read(self)) for metric in registry}
+        for metric in registry:
+            if metric.parts is not None:
+                for part, values in metric.parts(self).items():
+                    found[metric.part_metric(part).name] = tuple(float(x) for x in values)
         return {name: values for name, values in found.items() if values}
 
     def medians(self, registry: MetricRegistry) -> dict[str, float]:
