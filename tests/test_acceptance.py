@@ -312,7 +312,7 @@ def test_results_json_schema(project: pytest.Pytester) -> None:
         "median": test["epoch_seconds_median"],
     }
     assert test["metrics"]["accuracy"]["samples"] == [test["accuracy"]]
-    assert test["tolerances"] == {"epoch_seconds": 0.25, "accuracy": 0.02}
+    assert test["tolerances"] == {"epoch_seconds": 0.25, "accuracy": 0.02, "layer_seconds": 0.25}
     assert test["comparison"]["verdict"] == "new"
     assert test["comparison"]["metrics"] == {}
     assert test["failure"] is None

@@ -145,7 +145,8 @@ def test_a_bad_layers_value_is_refused(
 def test_a_slowed_layer_is_named_in_the_regression(
     project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    run(project, monkeypatch, 0, "--cnnperf-update-baselines").assert_outcomes(passed=1)
+    # A few products at baseline, so that the layer has a time to grow from.
+    run(project, monkeypatch, 4, "--cnnperf-update-baselines").assert_outcomes(passed=1)
     (stored,) = (project.path / "baselines").glob("*.json")
     entry = json.loads(stored.read_text())["entries"][NODE]
     assert "layer_seconds/busy" in entry["metrics"]

@@ -243,3 +243,14 @@ def test_the_metric_is_declared_once_in_the_builtin_registry() -> None:
     registry = MetricRegistry()
     assert "layer_seconds" in registry.names()
     assert LAYER_SECONDS.explains == "epoch_seconds" and LAYER_SECONDS.column is None
+
+
+def test_a_layer_that_ran_no_op_at_baseline_has_no_ratio_in_the_message() -> None:
+    registry = MetricRegistry()
+    before = figures(1.0, {"conv": 5, "busy": 0.0001})
+    now = figures(2.0, {"conv": 5, "busy": 30})
+    comparison = compare(
+        now, entry(before), Tolerances.defaults(registry), registry, software_now={}
+    )
+    message = comparison.message("b.json", "accept", registry)
+    assert "\n  busy: no measurable time -> 30.8 ms per step\n" in message

@@ -55,6 +55,8 @@ MATERIAL_SHARE = 0.02
 EXPLAINED_SHARE = 0.10
 #: The message lists at most this many parts.
 NAMED_PARTS_SHOWN = 8
+#: At or below the floor per-layer samples get (``metrics.LAYER_FLOOR_SECONDS``).
+_NO_TIME = 1.01e-6
 
 
 @dataclass(frozen=True)
@@ -345,6 +347,9 @@ class Comparison:
 def _part_line(part: MetricComparison) -> str:
     """``conv1: 1.20 ms -> 3.40 ms per step, 2.83x (90% interval 2.61x to 3.05x)``."""
     metric = part.metric
+    if part.baseline <= _NO_TIME:
+        # The floor of a layer that ran no op: a ratio to it says nothing.
+        return f"{metric.part}: no measurable time -> {_ms(part.current)} per step"
     text = (
         f"{metric.part}: {_ms(part.baseline)} -> {_ms(part.current)} per step, "
         f"{metric.format_change_short(part.change)}"
