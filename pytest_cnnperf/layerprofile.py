@@ -21,6 +21,7 @@ from typing import Any
 #: Categories outside the layers that count as covered (see ``profiling``).
 COVERED = ("loss and metrics", "input pipeline", "optimizer, shared", "gradient sums")
 OTHER_OPS = "other ops"
+LAUNCH = "launch"
 BETWEEN_OPS = "between ops"
 #: Backward FLOPs are about twice the forward ones (input and weight gradients).
 BACKWARD_FLOPS_FACTOR = 2.0
@@ -159,7 +160,7 @@ class LayerProfile:
         step_seconds: wall time of each profiled step (its step marker).
         layers: every layer of the model, in model order (fused ones merged).
         categories: the named categories outside the layers, then
-            ``other ops`` and ``between ops`` (not covered).
+            ``other ops``, ``launch`` and ``between ops`` (not covered).
         unprofiled_step_seconds: the median of ``reference_steps``
             unprofiled steps run just before the profiled ones, or without
             those the measured epochs' mean step; the profiled steps are
@@ -358,10 +359,8 @@ def coverage_line(profile: LayerProfile) -> str:
     unprofiled = profile.warmup_steps + profile.reference_steps
     plural = "s" if unprofiled > 1 else ""
     warm = f", after {unprofiled} unprofiled step{plural}" if unprofiled else ""
-    between = profile.category(BETWEEN_OPS)
-    other = profile.category(OTHER_OPS)
     gaps = []
-    for category in (between, other):
+    for category in (profile.category(n) for n in (LAUNCH, BETWEEN_OPS, OTHER_OPS)):
         if category is not None and step > 0:
             gaps.append(f"{category.name} {_median(category.seconds) / step:.1%}")
     text = (

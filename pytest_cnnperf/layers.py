@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from pytest_cnnperf import profiling
 from pytest_cnnperf.layerprofile import (
     BETWEEN_OPS,
+    LAUNCH,
     OTHER_OPS,
     CategoryTiming,
     LayerProfile,
@@ -536,10 +537,11 @@ def build_profile(
         CategoryTiming(name, series(profiling.Part(name)), name != OTHER_OPS)
         for name in profiling.CATEGORIES
     ]
+    categories.append(CategoryTiming(LAUNCH, tuple(s.launch_seconds for s in steps), False))
     categories.append(
         CategoryTiming(BETWEEN_OPS, tuple(s.between_ops_seconds for s in steps), False)
     )
-    notes = list(attribution.notes)
+    notes = []
     if attribution.merged:
         merged = "; ".join(" + ".join(group) for group in attribution.merged)
         notes.append(f"Fused across layers, so reported together: {merged}.")

@@ -34,9 +34,10 @@ parallel, so the step is swept from start to end and each instant is shared
 equally among the parts (a layer's forward, backward or optimizer update, or
 a category) active at that instant; a part active on two threads at once is
 counted once. The parts therefore sum to the union of busy time, never more
-than the step, and the rest of the step is "between ops": Python dispatch,
-executor scheduling, idle threads. Coverage is the share of the step charged
-to specific work: every part but "other ops".
+than the step. The rest is not covered: "launch" before the step's first op
+and after its last (Python, the train function's call and return), and
+"between ops" inside (executor scheduling, idle threads). Coverage is the
+share of the step charged to specific work: every part but "other ops".
 
 Fusion across layers
 --------------------
@@ -141,10 +142,16 @@ class Part:
 
 @dataclass(frozen=True)
 class StepAttribution:
-    """One profiled step: its wall time and the seconds charged to each part."""
+    """One profiled step: its wall time and the seconds charged to each part.
+
+    ``launch_seconds`` is the part of the step before its first op and after
+    its last (Python, the train function's call and return); the rest of the
+    time no part ran is ``between_ops_seconds`` (executor scheduling, idle).
+    """
 
     seconds: float
     parts: Mapping[Part, float]
+    launch_seconds: float = 0.0
 
     @property
     def busy_seconds(self) -> float:
@@ -156,7 +163,7 @@ class StepAttribution:
 
     @property
     def between_ops_seconds(self) -> float:
-        return max(self.seconds - self.busy_seconds, 0.0)
+        return max(self.seconds - self.busy_seconds - self.launch_seconds, 0.0)
 
     @property
     def coverage(self) -> float:
@@ -170,7 +177,6 @@ class Attribution:
     steps: tuple[StepAttribution, ...]
     merged: tuple[tuple[str, ...], ...] = ()
     source: str = "host"
-    notes: tuple[str, ...] = ()
 
 
 # --------------------------------------------------------------------------- names
@@ -237,7 +243,7 @@ class Classifier:
         if len(producers) == 1:
             self.fused.add((producers[0], layer))
 
-    def merged_groups(self, extra: Iterable[Sequence[str]] = ()) -> tuple[tuple[str, ...], ...]:
+    def merged_groups(self) -> tuple[tuple[str, ...], ...]:
         """Layers that fusion joined, as groups in model order (transitively)."""
         parent: dict[str, str] = {}
 
@@ -246,7 +252,7 @@ class Classifier:
                 name = parent[name]
             return name
 
-        for group in (*self.fused, *extra):
+        for group in self.fused:
             first, *rest = group
             for other in rest:
                 parent[find(other)] = find(first)
@@ -485,7 +491,16 @@ def _attribute(
         # Segments that can reach into the window: they start at most `longest` before it.
         lo = bisect.bisect_left(starts, start - longest)
         hi = bisect.bisect_right(starts, end)
-        steps.append(StepAttribution((end - start) / 1e12, share_time(segments[lo:hi], start, end)))
+        inside = [s for s in segments[lo:hi] if s[1] > start and s[0] < end]
+        first = min((max(s[0], start) for s in inside), default=end)
+        last = max((min(s[1], end) for s in inside), default=end)
+        steps.append(
+            StepAttribution(
+                (end - start) / 1e12,
+                share_time(inside, start, end),
+                launch_seconds=((first - start) + (end - last)) / 1e12,
+            )
+        )
     return Attribution(steps=tuple(steps), merged=classifier.merged_groups(), source=source)
 
 

@@ -168,3 +168,22 @@ def test_a_slowed_layer_is_named_in_the_regression(
     # The slowed layer, and no bystander of a material size.
     assert named[0] == "layer_seconds/busy"
     assert "layer_seconds/conv" not in named and "layer_seconds/hidden" not in named
+
+
+def test_a_test_can_turn_layers_off_for_itself(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project.makepyfile(
+        test_layers=PROJECT.replace(
+            "def test_layered(", "@pytest.mark.cnnperf(layers=False)\ndef test_layered("
+        ).replace("import os\n", "import os\n\nimport pytest\n")
+    )
+    result = run(project, monkeypatch, 0, "--cnnperf-json=out.json")
+    result.assert_outcomes(passed=1)
+    assert "time per layer" not in result.stdout.str()
+    assert layers_block_or_none(project.path / "out.json") is None
+
+
+def layers_block_or_none(path: Any) -> Any:
+    (test,) = json.loads(path.read_text())["tests"]
+    return test["runs"][0]["layers"]

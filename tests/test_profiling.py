@@ -221,7 +221,9 @@ def test_a_step_is_charged_to_layers_phases_and_categories() -> None:
     )
     # The tf.data op of another executor took nothing, though it spans the step.
     assert only.busy_seconds <= only.seconds
-    assert only.between_ops_seconds == pytest.approx(10 * us - 7.2 * us)
+    # Before the first op (0.8 µs) and after the last (1 µs): launch; the rest inside.
+    assert only.launch_seconds == pytest.approx(1.8 * us)
+    assert only.between_ops_seconds == pytest.approx(10 * us - 7.2 * us - 1.8 * us)
     assert only.coverage == pytest.approx(0.72)
 
 

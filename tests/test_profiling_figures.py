@@ -11,6 +11,7 @@ from pytest_cnnperf.baselines.store import BaselineEntry
 from pytest_cnnperf.baselines.tolerances import Tolerances
 from pytest_cnnperf.layerprofile import (
     BETWEEN_OPS,
+    LAUNCH,
     CategoryTiming,
     LayerProfile,
     LayerTiming,
@@ -45,7 +46,8 @@ def profile(*timings: LayerTiming, step_ms: float = 10.0) -> LayerProfile:
         categories=(
             CategoryTiming("input pipeline", (0.5 * MS,) * steps, True),
             CategoryTiming("other ops", (0.2 * MS,) * steps, False),
-            CategoryTiming(BETWEEN_OPS, (1.0 * MS,) * steps, False),
+            CategoryTiming(LAUNCH, (0.4 * MS,) * steps, False),
+            CategoryTiming(BETWEEN_OPS, (0.6 * MS,) * steps, False),
         ),
         unprofiled_step_seconds=9.5 * MS,
         warmup_steps=1,
@@ -91,9 +93,9 @@ def test_the_coverage_line_says_what_is_covered_and_what_it_cost() -> None:
     text = coverage_line(profile(layer("conv", 4, 3, flops=1e8), layer("dense", 1, 0.5)))
     assert text == (
         "Coverage 92.0% of the step (median of 3 profiled steps of 10 ms, after 3 unprofiled "
-        "steps); not covered: between ops 10.0%, other ops 2.0%. The median profiled step is 5% "
-        "slower than 2 unprofiled steps run the same way (9.5 ms). 0.3 GFLOP per step, "
-        "30 GFLOP/s: 30% of 100 GFLOP/s (a measured peak)."
+        "steps); not covered: launch 4.0%, between ops 6.0%, other ops 2.0%. The median "
+        "profiled step is 5% slower than 2 unprofiled steps run the same way (9.5 ms). "
+        "0.3 GFLOP per step, 30 GFLOP/s: 30% of 100 GFLOP/s (a measured peak)."
     )
     assert coverage_line(LayerProfile.skipped("Skipped, because.")) == "Skipped, because."
 
