@@ -12,6 +12,7 @@ recompile it for assertion rewriting each time.
 from __future__ import annotations
 
 import io
+import statistics
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -123,6 +124,74 @@ def epoch_table(outcome: TestOutcome, run: TrainResult, run_number: int) -> Tabl
     return table
 
 
+def _ms_cell(seconds: float) -> str:
+    return f"{seconds * 1000:.2f}"
+
+
+def layer_table(outcome: TestOutcome, run: TrainResult, run_number: int) -> Table | None:
+    """The per-layer table of one run's profiled window, or None without a profiled one."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    from pytest_cnnperf.layerprofile import coverage_line
+
+    profile = run.layers
+    if profile is None or not profile.profiled:
+        return None
+    title = f"{outcome.node_id}: time per layer"
+    if len(outcome.runs) > 1:
+        title += f" (run {run_number} of {len(outcome.runs)})"
+    table = Table(
+        title=Text(title, style="bold"),
+        caption=Text(coverage_line(profile)),
+        title_justify="left",
+        caption_justify="left",
+        box=box.SIMPLE_HEAD,
+    )
+    table.add_column("layer", overflow="fold")
+    table.add_column("type", overflow="fold")
+    table.add_column("output shape")
+    table.add_column("params", justify="right")
+    table.add_column("forward ms", justify="right")
+    table.add_column("backward ms", justify="right")
+    table.add_column("optimizer ms", justify="right")
+    table.add_column("share", justify="right")
+    table.add_column("GFLOP/s", justify="right")
+    for row in profile.rows():
+        table.add_row(
+            Text(row.name),
+            Text(row.kind),
+            Text(row.output_shape),
+            "-" if row.params is None else format_params(row.params),
+            _ms_cell(row.forward_seconds),
+            _ms_cell(row.backward_seconds),
+            _ms_cell(row.optimizer_seconds),
+            f"{row.share:.1%}",
+            "-" if row.flops_per_second is None else f"{row.flops_per_second / 1e9:.3g}",
+            style="dim" if row.folded else None,
+        )
+    step = profile.step_median
+    shown = [c for c in profile.categories if not c.covered or any(c.seconds)]
+    for index, category in enumerate(shown):
+        seconds = statistics.median(category.seconds) if category.seconds else 0.0
+        table.add_row(
+            Text(category.name),
+            "" if category.covered else "not covered",
+            "",
+            "",
+            "",
+            "",
+            "",
+            f"{seconds / step:.1%}" if step > 0 else "-",
+            "",
+            style="italic",
+            end_section=index == len(shown) - 1,
+        )
+    table.add_row(Text("step"), "", "", "", "", "", "", _ms_cell(step) + " ms", "")
+    return table
+
+
 #: Below this width the summary numbers its rows and lists the node ids under
 #: the table, one a line: a long id folded into a narrow column is unreadable.
 COMPACT_WIDTH = 140
@@ -222,6 +291,11 @@ def render_summary(
                     console.print(
                         Text(f"  synthetic data stood in for {run.dataset}: {run.fallback_reason}")
                     )
+                layers = layer_table(outcome, run, number)
+                if layers is not None:
+                    console.print(layers)
+                elif run.layers is not None and run.layers.notes:
+                    console.print(Text("  " + " ".join(run.layers.notes)), soft_wrap=True)
     compact = width < COMPACT_WIDTH
     console.print(summary_table(outcomes, registry, compact=compact))
     if compact:

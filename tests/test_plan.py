@@ -10,7 +10,7 @@ import pytest
 from pytest_cnnperf.markers import SettingsError
 from pytest_cnnperf.plan import TrainPlan, resolve_plan
 
-CFG: Any = SimpleNamespace(epochs=3, repeats=1)
+CFG: Any = SimpleNamespace(epochs=3, repeats=1, layers=False)
 RECIPE: Any = SimpleNamespace(learning_rate=0.01, batch_size=64, early_stopping_patience=None)
 
 
