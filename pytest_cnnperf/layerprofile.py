@@ -1,7 +1,7 @@
 """Per-layer figures of a profiled window: dataclasses, their plain data, table rows.
 
 A ``LayerProfile`` is what ``layers.profile_window`` measured after a run's
-timed epochs (see docs/layers.md): for every layer its forward, backward and
+timed windows (see docs/layers.md): for every layer its forward, backward and
 optimizer seconds in each profiled step, the categories outside the layers,
 the step wall times, and how much of the step they explain (coverage).
 Figures per step are tuples aligned by step, so that a layer's samples for

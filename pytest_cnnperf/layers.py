@@ -1,13 +1,14 @@
-"""The profiled window: per-layer training time, after the timed epochs (docs/layers.md).
+"""The profiled window: per-layer training time, after the timed windows (docs/layers.md).
 
 ``instrument`` runs before the first ``fit``: it opens a name scope around
 each variable's optimizer update (``cnnperf_update_<layer index>``) and one
 around the metrics, so that their ops can be charged to a layer or a
-category; only op names change. After the timed epochs and the held-out
+category; only op names change. After the timed windows and the held-out
 evaluation, ``profile_window`` calls the compiled train function for a few
 more steps on the same pipeline, the first unprofiled, the others under the
 TensorFlow profiler with a ``cnnperf_step`` marker around each, and hands the
-profile to ``profiling.attribute``. No timed epoch is ever profiled.
+profile to ``profiling.attribute``. No timed window (or epoch) and no
+reference kernel is ever profiled.
 
 The window's length follows a time budget (``window_size``): by default it
 may add ``BUDGET_SHARE`` of the run's own wall time, so that on by default
@@ -117,9 +118,10 @@ def window_size(
         forced_steps: the test's ``layer_steps`` setting: that many profiled
             steps after one warm-up step and some unprofiled ones, whatever
             they cost.
-        run_seconds: the run's wall time so far (data, compile, timed epochs,
+        run_seconds: the run's wall time so far (data, compile, timed windows,
             evaluation).
-        step_seconds: the measured epochs' mean step.
+        step_seconds: the timed windows' median step (the measured epochs'
+            with per-epoch timing).
     """
     if forced_steps is not None:
         return WindowSize(1, _reference(forced_steps), forced_steps)

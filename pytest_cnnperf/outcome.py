@@ -228,5 +228,7 @@ def _run_to_dict(run: TrainResult) -> dict[str, Any]:
     """A run as plain data; its layer profile in its own form (with derived figures)."""
     data = {f.name: getattr(run, f.name) for f in dataclasses.fields(run) if f.name != "layers"}
     data["epochs"] = [dataclasses.asdict(e) for e in run.epochs]
+    data["windows"] = [dataclasses.asdict(w) for w in run.windows]
+    data["arrangement"] = None if run.arrangement is None else dict(run.arrangement)
     data["layers"] = None if run.layers is None else run.layers.to_dict()
     return data

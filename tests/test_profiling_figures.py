@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from pytest_cnnperf import layers
@@ -19,7 +21,7 @@ from pytest_cnnperf.layerprofile import (
 )
 from pytest_cnnperf.metrics import LAYER_SECONDS, MetricRegistry
 from pytest_cnnperf.outcome import TestOutcome
-from pytest_cnnperf.results import EpochResult, TrainResult
+from pytest_cnnperf.results import EpochResult, TrainResult, WindowResult
 
 MS = 1e-3
 
@@ -146,6 +148,7 @@ def test_layer_seconds_are_one_series_per_layer_stored_by_part_name() -> None:
     part = registry.get("layer_seconds/conv")
     assert part is not None and part.name == "layer_seconds/conv" and part.part == "conv"
     assert part.family == "layer_seconds" and part.default_tolerance == 0.25
+    assert registry.get("step_time/conv") is None
     assert registry.get("epoch_seconds/conv") is None
 
 
@@ -156,8 +159,24 @@ def test_an_outcome_with_a_layer_profile_survives_the_xdist_boundary() -> None:
     assert again == outcome
 
 
+def test_an_outcome_with_windows_and_a_layer_profile_survives_the_xdist_boundary() -> None:
+    registry = MetricRegistry()
+    run_ = dataclasses.replace(
+        run_with(profile(layer("conv", 4))),
+        windows=(
+            WindowResult(1, 0.2, 10, 320, 0.5, 0.01),
+            WindowResult(2, 0.21, 10, 320, 0.4, None),
+        ),
+        arrangement={"cores": 2, "threads": 2, "workers": 1, "pinned": False},
+    )
+    outcome = TestOutcome("t").with_run(run_)
+    again = TestOutcome.from_dict(outcome.to_dict(), registry)
+    assert again == outcome and again.runs[0].windows == run_.windows
+
+
 def figures(epoch_s: float, layer_ms: dict[str, float], steps: int = 6) -> Figures:
-    samples = {"epoch_seconds": tuple(epoch_s * (1 + 0.01 * i) for i in range(steps))}
+    # step_time: one estimate per run, three runs (a between-run noise to judge by).
+    samples = {"step_time": tuple(epoch_s * (1 + 0.01 * i) for i in range(3))}
     for name, ms in layer_ms.items():
         samples[f"layer_seconds/{name}"] = tuple(ms * MS * (1 + 0.01 * i) for i in range(steps))
     return Figures("t", "net", "mnist", 32, "real", samples)
@@ -183,7 +202,7 @@ def test_a_regression_names_the_layers_that_grew_materially() -> None:
         "  conv: 5.12 ms -> 41 ms per step, 8x (90% interval 7.81x to 8.2x)\n" in message
     )
     # Layer figures never change the verdict or the metric lines.
-    assert [m.metric.name for m in comparison.metrics] == ["epoch_seconds"]
+    assert [m.metric.name for m in comparison.metrics] == ["step_time"]
 
 
 def test_layers_are_not_compared_when_the_test_did_not_regress() -> None:
@@ -244,7 +263,7 @@ def test_the_layer_comparison_round_trips() -> None:
 def test_the_metric_is_declared_once_in_the_builtin_registry() -> None:
     registry = MetricRegistry()
     assert "layer_seconds" in registry.names()
-    assert LAYER_SECONDS.explains == "epoch_seconds" and LAYER_SECONDS.column is None
+    assert LAYER_SECONDS.explains == "step_time" and LAYER_SECONDS.column is None
 
 
 def test_a_layer_that_ran_no_op_at_baseline_has_no_ratio_in_the_message() -> None:
