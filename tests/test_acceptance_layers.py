@@ -114,10 +114,10 @@ def test_the_per_layer_table_is_shown_by_default_and_reaches_the_json(
     result.stdout.fnmatch_lines(
         [
             f"{NODE_PATTERN}: time per layer*",
-            "*layer*type*output shape*params*forward ms*backward ms*optimizer ms*share*GFLOP/s*",
-            "*conv*Conv2D*(None, 14, 14, 8)*80*",
+            "*layer*type*output*params*fwd ms*bwd ms*opt ms*share*GFLOP/s*",
+            "*conv*Conv2D*14x14x8*80*",
             "*busy*Busy*",
-            "*head*Dense*(None, 2)*66*",
+            "*head*Dense*2*66*",
             "*between ops*not covered*",
             "Coverage *% of the step (median of 12 profiled steps of *, after 4 unprofiled steps)*",
         ]

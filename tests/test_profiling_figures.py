@@ -275,3 +275,32 @@ def test_a_layer_that_ran_no_op_at_baseline_has_no_ratio_in_the_message() -> Non
     )
     message = comparison.message("b.json", "accept", registry)
     assert "\n  busy: no measurable time -> 30.8 ms per step\n" in message
+
+
+def test_a_narrow_terminal_gets_a_table_without_type_and_rates() -> None:
+    from pytest_cnnperf.report import compact_shape, render_summary
+
+    outcome = TestOutcome("t.py::test_x").with_run(
+        run_with(profile(layer("stage1_block1_1_conv", 4, 3, flops=1e8), layer("head", 1)))
+    )
+    narrow = render_summary([outcome], MetricRegistry(), color=False, width=80, epoch_tables=True)
+    wide = render_summary([outcome], MetricRegistry(), color=False, width=160, epoch_tables=True)
+    assert "t.py::test_x: time per layer" in narrow and "GFLOP/s" not in narrow.split("Coverage")[0]
+    assert "  stage1_block1_1_conv " in narrow  # never folded
+    assert "between ops (not covered)" in narrow
+    header = next(line for line in wide.splitlines() if "fwd ms" in line)
+    assert header.split() == [
+        "layer",
+        "type",
+        "output",
+        "params",
+        "fwd",
+        "ms",
+        "bwd",
+        "ms",
+        "opt",
+        "ms",
+        "share",
+        "GFLOP/s",
+    ]
+    assert compact_shape("(None, 32, 32, 16)") == "32x32x16" and compact_shape("-") == "-"
