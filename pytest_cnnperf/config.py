@@ -57,6 +57,8 @@ class CnnperfConfig:
     windows: int = 20
     history_path: Path | None = None
     confirm: bool = True
+    #: Per-layer timing after the timed windows (``--cnnperf-layers``); docs/layers.md.
+    layers: bool = True
 
     @property
     def device_kind(self) -> str:
@@ -121,6 +123,7 @@ class CnnperfConfig:
             windows=20 if values["cnnperf_windows"] is None else values["cnnperf_windows"],
             history_path=_path(values["cnnperf_history"], invocation_dir),
             confirm=values["cnnperf_confirm"] is not False,
+            layers=values["cnnperf_layers"] != "off",
         )
         if cfg.update_interrupted and not cfg.update_baselines:
             raise pytest.UsageError(

@@ -85,6 +85,8 @@ def _run_dict(run: TrainResult) -> dict[str, Any]:
         "arrangement": None if run.arrangement is None else dict(run.arrangement),
         "accuracy": run.accuracy,
         "test_images": run.test_images,
+        # The profiled window (docs/layers.md); null when per-layer timing is off.
+        "layers": None if run.layers is None else _nulled(run.layers.to_dict()),
     }
 
 

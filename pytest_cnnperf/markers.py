@@ -67,6 +67,8 @@ SETTINGS: Mapping[str, str] = {
     "early_stopping": "stop on validation loss with the recipe's patience (true/false)",
     "validation_fraction": "share of training images held out for early stopping (0..0.5)",
     "windows": "timed windows after the warm-up (whole number >= 0; 0: time each epoch)",
+    "layers": "per-layer timing after the timed windows (true/false or 'on'/'off')",
+    "layer_steps": "profiled steps of the per-layer window, whatever they cost (whole number >= 1)",
 }
 
 #: Per-test tolerance settings start with this, followed by a metric's name.

@@ -12,6 +12,14 @@ adding one is one ``Metric`` declaration, registered by a
 Figures that follow from a judged one (images per second from epoch time) are
 shown, never declared as a second metric: a verdict is given once per fact.
 
+A metric can be measured per *part* (``layer_seconds``: one series of samples
+per layer): its ``parts`` reader returns the samples of each part, stored as
+``<name>/<part>`` wherever a metric's samples go (the baseline entry, the
+JSON), and ``MetricRegistry.get("<name>/<part>")`` returns the part's own
+``Metric``, so that the store reads them back without knowing the layers.
+Such a metric ``explains`` another: it is compared only when that one
+regressed, to say where, and never changes the verdict itself.
+
 Standard library only, and imported when a run first needs a metric, never
 at plugin load.
 """
@@ -19,9 +27,10 @@ at plugin load.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, TypeAlias
 
@@ -31,6 +40,10 @@ if TYPE_CHECKING:
 
 Better: TypeAlias = Literal["lower", "higher"]
 Reader: TypeAlias = "Callable[[TestOutcome], Sequence[float]]"
+PartsReader: TypeAlias = "Callable[[TestOutcome], Mapping[str, Sequence[float]]]"
+
+#: Between a metric's name and a part's name: Keras layer names hold no '/'.
+PART_SEPARATOR = "/"
 
 _NUMBER = r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+"
 _PERCENT = re.compile(rf"^\s*({_NUMBER})\s*%\s*$")
@@ -132,6 +145,11 @@ class Metric:
             taken within one run.
         gpu_tolerance: the default tolerance in the GPU profile, where the
             noise is lower, or None for ``default_tolerance`` there too.
+        parts: for a metric measured per part (per layer), the samples of
+            each part; ``read`` then returns none of its own.
+        explains: the metric whose regression this one explains: compared
+            only when that one regressed, never changing the verdict.
+        part: set on the ``Metric`` of one part (see ``part_metric``).
     """
 
     name: str
@@ -148,9 +166,13 @@ class Metric:
     column: str | None = None
     per_run: bool = False
     gpu_tolerance: float | None = None
+    parts: PartsReader | None = field(default=None, compare=False)
+    explains: str | None = None
+    part: str | None = None
 
     def __post_init__(self) -> None:
-        for name in (self.name, *self.aliases):
+        declared = self.name.split(PART_SEPARATOR, 1)[0] if self.part is not None else self.name
+        for name in (declared, *self.aliases):
             if not _NAME.match(name):
                 raise ValueError(
                     "Expected a metric name of lower-case letters, digits and underscores. "
@@ -161,6 +183,26 @@ class Metric:
                 f"Expected better to be 'lower' or 'higher'. Received: better={self.better!r}"
             )
         self.check_tolerance(self.default_tolerance, where=f"the default_tolerance of {self.name}")
+
+    # -- parts -----------------------------------------------------------------
+
+    @property
+    def family(self) -> str:
+        """The declared name: ``layer_seconds`` for ``layer_seconds/conv1``."""
+        return self.name.split(PART_SEPARATOR, 1)[0]
+
+    def part_metric(self, part: str) -> Metric:
+        """The metric of one part, named ``<name>/<part>``, judged like this one."""
+        if self.parts is None:
+            raise ValueError(f"Expected a metric measured per part. Received: name={self.name!r}")
+        return dataclasses.replace(
+            self,
+            name=f"{self.name}{PART_SEPARATOR}{part}",
+            aliases=(),
+            parts=None,
+            part=part,
+            column=None,
+        )
 
     # -- tolerances ------------------------------------------------------------
 
@@ -330,7 +372,44 @@ ACCURACY = Metric(
     column="accuracy",
 )
 
-BUILTIN_METRICS: tuple[Metric, ...] = (STEP_TIME, ACCURACY)
+
+#: A layer's time per step is floored here for the comparison: a layer that ran
+#: no op (0 s) still has a ratio to a slower run. A microsecond is below any
+#: layer time that matters (and ``MATERIAL_SHARE`` in the comparison keeps
+#: tiny layers from being named on noise).
+LAYER_FLOOR_SECONDS = 1e-6
+
+
+def _layer_seconds(outcome: TestOutcome) -> dict[str, tuple[float, ...]]:
+    """Each layer's seconds per profiled step, repeats pooled, floored at a microsecond."""
+    pooled: dict[str, list[float]] = {}
+    for run in outcome.runs:
+        if run.layers is not None and run.layers.profiled:
+            for name, values in run.layers.layer_samples().items():
+                pooled.setdefault(name, []).extend(max(v, LAYER_FLOOR_SECONDS) for v in values)
+    return {name: tuple(values) for name, values in pooled.items()}
+
+
+def _no_samples(outcome: TestOutcome) -> tuple[float, ...]:
+    return ()
+
+
+LAYER_SECONDS = Metric(
+    name="layer_seconds",
+    unit="s",
+    better="lower",
+    relative=True,
+    default_tolerance=0.25,
+    read=_no_samples,
+    parts=_layer_seconds,
+    explains="step_time",
+    description="each layer's forward, backward and optimizer time per profiled step; "
+    "compared to name the layers of a regressed step time",
+    cell=format_seconds,
+)
+"""Per-layer time from the profiled window (docs/layers.md): one part per layer."""
+
+BUILTIN_METRICS: tuple[Metric, ...] = (STEP_TIME, ACCURACY, LAYER_SECONDS)
 
 
 class MetricRegistry:
@@ -365,8 +444,18 @@ class MetricRegistry:
         return name in self._metrics
 
     def get(self, name: str) -> Metric | None:
-        """The metric called ``name`` or with that alias, or None."""
-        return self._names.get(name)
+        """The metric called ``name`` or with that alias, or None.
+
+        ``<name>/<part>`` is the metric of one part of a metric measured per
+        part (``layer_seconds/conv1``).
+        """
+        found = self._names.get(name)
+        if found is None and PART_SEPARATOR in name:
+            family, part = name.split(PART_SEPARATOR, 1)
+            declared = self._metrics.get(family)
+            if declared is not None and declared.parts is not None and part:
+                return declared.part_metric(part)
+        return found
 
     def names(self) -> tuple[str, ...]:
         """Every metric's name, in declaration order (no aliases)."""

@@ -24,6 +24,7 @@ PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 DATA_MODES = ("auto", "real")
 DEFAULT_BASELINE_DIR = "baselines"
 COMPARE_MODES = ("fail", "warn", "off")
+LAYER_MODES = ("on", "off")
 
 
 def parse_positive_int(text: str) -> int:
@@ -113,6 +114,7 @@ def _choice(name: str, choices: tuple[str, ...]) -> Callable[[str], str]:
 parse_precision = _choice("precision", PRECISIONS)
 parse_data_mode = _choice("data_mode", DATA_MODES)
 parse_compare_mode = _choice("compare_mode", COMPARE_MODES)
+parse_layer_mode = _choice("layer_mode", LAYER_MODES)
 
 
 def parse_tolerance_spec(text: str) -> str:
@@ -313,6 +315,16 @@ OPTIONS: tuple[Option, ...] = (
         "on|off",
         parse_on_off,
         "cnnperf_confirm",
+        default="on",
+    ),
+    Option(
+        "--cnnperf-layers",
+        "cnnperf_layers",
+        "per-layer training time from a short profiled window after the timed windows, "
+        "within a time budget: on or off (default: on)",
+        "MODE",
+        parse_layer_mode,
+        "cnnperf_layers",
         default="on",
     ),
     Option(

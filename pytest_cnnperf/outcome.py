@@ -21,6 +21,7 @@ from typing import Any
 from pytest_cnnperf.baselines.compare import Comparison
 from pytest_cnnperf.baselines.model import Figures, Verdict
 from pytest_cnnperf.baselines.tolerances import Tolerances
+from pytest_cnnperf.layerprofile import LayerProfile
 from pytest_cnnperf.metrics import MetricRegistry
 from pytest_cnnperf.results import (
     AccuracyCheck,
@@ -83,8 +84,16 @@ class TestOutcome:
     # -- figures -------------------------------------------------------------------
 
     def samples(self, registry: MetricRegistry) -> dict[str, tuple[float, ...]]:
-        """Each registered metric's samples in this outcome (metrics without any left out)."""
+        """Each registered metric's samples in this outcome (metrics without any left out).
+
+        A metric measured per part contributes one entry per part, named
+        ``<metric>/<part>`` (see ``metrics``).
+        """
         found = {metric.name: tuple(float(x) for x in metric.read(self)) for metric in registry}
+        for metric in registry:
+            if metric.parts is not None:
+                for part, values in metric.parts(self).items():
+                    found[metric.part_metric(part).name] = tuple(float(x) for x in values)
         return {name: values for name, values in found.items() if values}
 
     def medians(self, registry: MetricRegistry) -> dict[str, float]:
@@ -173,7 +182,7 @@ class TestOutcome:
             "node_id": self.node_id,
             "model": self.model,
             "dataset": self.dataset,
-            "runs": [dataclasses.asdict(run) for run in self.runs],
+            "runs": [_run_to_dict(run) for run in self.runs],
             "accuracy_checks": [dataclasses.asdict(c) for c in self.accuracy_checks],
             "verdict": None if self.verdict is None else self.verdict.value,
             "tolerances": None if self.tolerances is None else self.tolerances.to_dict(),
@@ -191,6 +200,9 @@ class TestOutcome:
                     "epochs": tuple(EpochResult(**e) for e in run["epochs"]),
                     "preprocessing": tuple(run.get("preprocessing", ())),
                     "windows": tuple(WindowResult(**w) for w in run.get("windows", ())),
+                    "layers": None
+                    if run.get("layers") is None
+                    else LayerProfile.from_dict(run["layers"]),
                 }
             )
             for run in data.get("runs", ())
@@ -210,3 +222,13 @@ class TestOutcome:
             message=data.get("message"),
             failure=data.get("failure"),
         )
+
+
+def _run_to_dict(run: TrainResult) -> dict[str, Any]:
+    """A run as plain data; its layer profile in its own form (with derived figures)."""
+    data = {f.name: getattr(run, f.name) for f in dataclasses.fields(run) if f.name != "layers"}
+    data["epochs"] = [dataclasses.asdict(e) for e in run.epochs]
+    data["windows"] = [dataclasses.asdict(w) for w in run.windows]
+    data["arrangement"] = None if run.arrangement is None else dict(run.arrangement)
+    data["layers"] = None if run.layers is None else run.layers.to_dict()
+    return data

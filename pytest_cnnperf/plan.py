@@ -43,6 +43,10 @@ class TrainPlan:
     windows: int = 0
     """Timed windows after the warm-up; 0 times each measured epoch instead."""
     window_seconds: float = WINDOW_SECONDS["cpu"]
+    #: Per-layer timing in a profiled window after the timed windows (docs/layers.md).
+    layers: bool = False
+    #: Profiled steps of that window; None: as many as its time budget allows.
+    layer_steps: int | None = None
 
 
 def resolve_plan(
@@ -74,6 +78,7 @@ def resolve_plan(
     if early_stopping:
         # Early stopping decides after each data epoch: those stay the timed unit.
         windows = 0
+    layer_steps = pick("layer_steps", None)
     return TrainPlan(
         epochs=whole_number("epochs", pick("epochs", cfg.epochs)),
         warmup_epochs=whole_number("warmup_epochs", pick("warmup_epochs", 1), minimum=0),
@@ -87,6 +92,8 @@ def resolve_plan(
         window_seconds=WINDOW_SECONDS.get(
             getattr(cfg, "device_kind", "cpu"), WINDOW_SECONDS["cpu"]
         ),
+        layers=on_off("layers", pick("layers", cfg.layers)),
+        layer_steps=None if layer_steps is None else whole_number("layer_steps", layer_steps),
     )
 
 
@@ -112,6 +119,17 @@ def boolean(name: str, value: Any) -> bool:
     if not isinstance(value, bool):
         raise SettingsError(f"Expected {name} to be True or False. Received: {name}={value!r}")
     return value
+
+
+def on_off(name: str, value: Any) -> bool:
+    """``value`` as a bool if it is ``True``, ``False``, ``"on"`` or ``"off"``."""
+    if isinstance(value, bool):
+        return value
+    if value in ("on", "off"):
+        return bool(value == "on")
+    raise SettingsError(
+        f"Expected {name} to be True, False, 'on' or 'off'. Received: {name}={value!r}"
+    )
 
 
 def validation_fraction(value: Any) -> float:

@@ -12,6 +12,7 @@ recompile it for assertion rewriting each time.
 from __future__ import annotations
 
 import io
+import statistics
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -123,6 +124,92 @@ def epoch_table(outcome: TestOutcome, run: TrainResult, run_number: int) -> Tabl
     return table
 
 
+def _ms_cell(seconds: float) -> str:
+    return f"{seconds * 1000:.2f}"
+
+
+def compact_shape(shape: str) -> str:
+    """``(None, 32, 32, 16)`` -> ``32x32x16``: a shape without its batch dimension."""
+    inner = shape.strip("()").split(",")
+    dims = [d.strip() for d in inner[1:] if d.strip()]
+    return "x".join(dims) if dims else shape
+
+
+#: Below this width the per-layer table leaves out the type and GFLOP/s columns.
+LAYER_TABLE_WIDTH = 104
+
+
+def layer_table(
+    outcome: TestOutcome, run: TrainResult, run_number: int, *, compact: bool = False
+) -> Table | None:
+    """The per-layer table of one run's profiled window, or None without a profiled one."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    from pytest_cnnperf.layerprofile import coverage_line
+
+    profile = run.layers
+    if profile is None or not profile.profiled:
+        return None
+    title = f"{outcome.node_id}: time per layer"
+    if len(outcome.runs) > 1:
+        title += f" (run {run_number} of {len(outcome.runs)})"
+    table = Table(
+        title=Text(title, style="bold"),
+        caption=Text(coverage_line(profile)),
+        title_justify="left",
+        caption_justify="left",
+        box=box.SIMPLE_HEAD,
+    )
+    # Layer names are what a reader looks for: never folded (others give way).
+    table.add_column("layer", no_wrap=True)
+    if not compact:
+        table.add_column("type", overflow="fold")
+    table.add_column("output", overflow="fold")
+    table.add_column("params", justify="right")
+    table.add_column("fwd ms", justify="right")
+    table.add_column("bwd ms", justify="right")
+    table.add_column("opt ms", justify="right")
+    table.add_column("share", justify="right")
+    if not compact:
+        table.add_column("GFLOP/s", justify="right")
+    for row in profile.rows():
+        cells: list[Text | str] = [
+            Text(row.name),
+            *([] if compact else [Text(row.kind)]),
+            Text(compact_shape(row.output_shape)),
+            "-" if row.params is None else format_params(row.params),
+            _ms_cell(row.forward_seconds),
+            _ms_cell(row.backward_seconds),
+            _ms_cell(row.optimizer_seconds),
+            f"{row.share:.1%}",
+        ]
+        if not compact:
+            rate = row.flops_per_second
+            cells.append("-" if rate is None else f"{rate / 1e9:.3g}")
+        table.add_row(*cells, style="dim" if row.folded else None)
+    step = profile.step_median
+    blank = [""] * (len(table.columns) - 3)
+    shown = [c for c in profile.categories if not c.covered or any(c.seconds)]
+    for index, category in enumerate(shown):
+        seconds = statistics.median(category.seconds) if category.seconds else 0.0
+        share = f"{seconds / step:.1%}" if step > 0 else "-"
+        note = "" if category.covered else "not covered"
+        if compact:
+            # The second column is the narrow output shape: the note goes beside the name.
+            name = category.name + (f" ({note})" if note else "")
+            cells = [Text(name), "", *blank]
+        else:
+            cells = [Text(category.name), note, *blank]
+        cells.insert(len(cells) - (0 if compact else 1), share)
+        table.add_row(*cells, style="italic", end_section=index == len(shown) - 1)
+    step_cells: list[Text | str] = [Text("step"), "", *blank]
+    step_cells.insert(len(step_cells) - (0 if compact else 1), f"{step * 1000:.2f} ms")
+    table.add_row(*step_cells)
+    return table
+
+
 #: Below this width the summary numbers its rows and lists the node ids under
 #: the table, one a line: a long id folded into a narrow column is unreadable.
 COMPACT_WIDTH = 140
@@ -222,6 +309,11 @@ def render_summary(
                     console.print(
                         Text(f"  synthetic data stood in for {run.dataset}: {run.fallback_reason}")
                     )
+                layers = layer_table(outcome, run, number, compact=width < LAYER_TABLE_WIDTH)
+                if layers is not None:
+                    console.print(layers)
+                elif run.layers is not None and run.layers.notes:
+                    console.print(Text("  " + " ".join(run.layers.notes)), soft_wrap=True)
     compact = width < COMPACT_WIDTH
     console.print(summary_table(outcomes, registry, compact=compact))
     if compact:

@@ -10,6 +10,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pytest_cnnperf.layerprofile import LayerProfile
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,8 @@ class TrainResult:
     windows: tuple[WindowResult, ...] = ()
     arrangement: Mapping[str, object] | None = None
     """Where the run's timing came from: cores, threads, workers (see ``runtime``)."""
+    #: The profiled window after the timed windows (None: per-layer timing off).
+    layers: LayerProfile | None = None
 
     @property
     def measured_epochs(self) -> tuple[EpochResult, ...]:

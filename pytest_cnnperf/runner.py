@@ -71,6 +71,8 @@ class Runner:
         repeats: int | ByProfile[Any] | None = None,
         early_stopping: bool | ByProfile[Any] | None = None,
         windows: int | ByProfile[Any] | None = None,
+        layers: bool | str | ByProfile[Any] | None = None,
+        layer_steps: int | ByProfile[Any] | None = None,
     ) -> TrainResult:
         """Train with timed epochs; return the last run's result.
 
@@ -93,6 +95,10 @@ class Runner:
             windows: timed windows after the warm-up (default: the test's
                 setting, then ``--cnnperf-windows``, 20); 0 times each
                 measured epoch instead. Early stopping always times epochs.
+            layers: per-layer timing in a profiled window after the timed
+                windows (default: the test's setting, then ``--cnnperf-layers``).
+            layer_steps: profiled steps of that window (default: as many as
+                its time budget allows; see docs/layers.md).
 
         Returns:
             The ``TrainResult`` of the last run; every run is reported.
@@ -107,6 +113,8 @@ class Runner:
                 "repeats": repeats,
                 "early_stopping": early_stopping,
                 "windows": windows,
+                "layers": layers,
+                "layer_steps": layer_steps,
             },
             self.profile,
         )

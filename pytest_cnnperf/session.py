@@ -235,7 +235,15 @@ class CnnperfSession:
         verdict = next(v for v in order if any(m.verdict is v for m in merged) or v is Verdict.PASS)
         # Both measurements are kept: the runs of the confirmation follow the first ones.
         both = outcome.replace(runs=(*outcome.runs, *again.runs))
-        return both, dataclasses.replace(first, metrics=tuple(merged), verdict=verdict)
+        # Per-layer parts explain a regression: none is left where it was not confirmed.
+        still = {m.metric.name for m in merged if m.verdict is Verdict.REGRESSED}
+        parts = tuple(
+            p
+            for p in first.parts
+            if (declared := self.registry.get(p.metric.family)) is not None
+            and declared.explains in still
+        )
+        return both, dataclasses.replace(first, metrics=tuple(merged), verdict=verdict, parts=parts)
 
     def tolerances_for(self, node_id: str, settings: dict[str, Any]) -> Tolerances:
         """Defaults < ini < command line < the test's own settings."""

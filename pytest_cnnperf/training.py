@@ -5,13 +5,15 @@ first in the callback list, so that it starts the clock before the other
 callbacks' ``on_epoch_begin`` and stops it before their ``on_epoch_end``,
 where validation for early stopping runs. ``fit`` itself gets no validation
 data, and the held-out test images are evaluated after ``fit`` returns: no
-evaluation is ever timed.
+evaluation is ever timed. Per-layer timing (``layers``) profiles a few more
+steps after that evaluation, never inside a timed epoch.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
     from pytest_cnnperf.building import ModelUnderTest
     from pytest_cnnperf.datasets import Dataset
     from pytest_cnnperf.datasets.core import Array
+    from pytest_cnnperf.layerprofile import LayerProfile
     from pytest_cnnperf.models.recipe import Recipe
     from pytest_cnnperf.plan import TrainPlan
 
@@ -120,6 +123,7 @@ def train_once(
     Raises:
         NonFiniteLoss: the training loss stopped being a finite number.
     """
+    started = time.perf_counter()
     seed_everything(seed)
     data = prepare(ds, mut, plan, seed)
     streams = pipelines(data, mut.recipe, plan, seed)
@@ -133,7 +137,13 @@ def train_once(
             f"learning rate {plan.learning_rate:g}). Lower the learning rate or check "
             "the model and its inputs."
         )
-    return collect(mut, keras_model, ds, data, plan, recorder, device)
+    result = collect(mut, keras_model, ds, data, plan, recorder, device)
+    if plan.layers:
+        profile = profile_layers(
+            keras_model, streams, plan, result, device, time.perf_counter() - started
+        )
+        result = dataclasses.replace(result, layers=profile)
+    return result
 
 
 def prepare(ds: Dataset, mut: ModelUnderTest, plan: TrainPlan, seed: int) -> RunData:
@@ -246,6 +256,12 @@ def fit(
             loss=recipe.make_loss(),
             metrics=["accuracy"],
         )
+        if plan.layers:
+            # Before the train function is traced: scopes name the optimizer
+            # update of each layer's variables (op names only).
+            from pytest_cnnperf import layers
+
+            layers.instrument(keras_model)
         recorder = timing.EpochRecorder(lambda: devices.synchronize(tf))
         windowed = plan.windows > 0
         first_epochs = plan.warmup_epochs if windowed else plan.warmup_epochs + plan.epochs
@@ -371,6 +387,48 @@ def runtime_arrangement() -> dict[str, object]:
     from pytest_cnnperf.runtime import arrangement
 
     return arrangement()
+
+
+def profile_layers(
+    keras_model: keras.Model,
+    streams: Pipelines,
+    plan: TrainPlan,
+    result: TrainResult,
+    device: str,
+    run_seconds: float,
+) -> LayerProfile:
+    """The profiled window after the timed windows and the evaluation (see ``layers``).
+
+    It runs on its own (``layers.profile_window``), after ``fit`` has returned:
+    no timed window and no reference kernel is ever profiled.
+    """
+    from pytest_cnnperf import layers
+    from pytest_cnnperf.layerprofile import LayerProfile
+
+    tf = import_tensorflow()
+    # The timed windows' step (per-epoch timing makes each measured epoch a
+    # window); the epochs' when there is none.
+    step = result.step_seconds_median
+    if step is None:
+        step = layers.unprofiled_step(result.epochs)
+    size = layers.window_size(
+        forced_steps=plan.layer_steps, run_seconds=run_seconds, step_seconds=step
+    )
+    try:
+        if isinstance(size, str):
+            return LayerProfile.skipped(size)
+        return layers.profile_window(
+            keras_model,
+            streams.train,
+            batch_size=plan.batch_size,
+            full_batches=result.epochs[0].images >= plan.batch_size if result.epochs else False,
+            device=device,
+            size=size,
+            unprofiled_step_seconds=step,
+            sync=lambda: devices.synchronize(tf),
+        )
+    finally:
+        layers.remove_instrumentation(keras_model)
 
 
 def _test_accuracy(

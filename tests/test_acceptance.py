@@ -320,7 +320,7 @@ def test_results_json_schema(project: pytest.Pytester, read_results: ResultsRead
     ]
     assert all(w["calibration_seconds"] > 0 for w in run["windows"])
     assert test["metrics"]["accuracy"]["samples"] == [test["accuracy"]]
-    assert test["tolerances"] == {"step_time": 0.1, "accuracy": 0.02}
+    assert test["tolerances"] == {"step_time": 0.1, "accuracy": 0.02, "layer_seconds": 0.25}
     assert test["comparison"]["verdict"] == "new"
     assert test["comparison"]["metrics"] == {}
     assert test["failure"] is None

@@ -128,11 +128,14 @@ def test_save_then_compare_passes_and_history_keeps_reasons(
     entry = stored["entries"][NODE]
     assert entry["reason"] == "first figures"
     assert entry["model"] == "busy_cnn" and entry["batch_size"] == 32
-    assert set(entry["metrics"]) == {"step_time", "accuracy"}
+    # Besides the per-layer series (layer_seconds/<layer>, docs/layers.md).
+    judged = {name for name in entry["metrics"] if not name.startswith("layer_seconds/")}
+    assert judged == {"step_time", "accuracy"}
+    assert any(name.startswith("layer_seconds/") for name in entry["metrics"])
     # One estimate per run; each run's 8 epochs are its windows.
     assert len(entry["metrics"]["step_time"]["samples"]) == 3
     assert [len(r["windows"]) for r in entry["timing"]["runs"]] == [8, 8, 8]
-    assert entry["tolerances"] == {"step_time": 0.1, "accuracy": 0.02}
+    assert entry["tolerances"] == {"step_time": 0.1, "accuracy": 0.02, "layer_seconds": 0.25}
     assert entry["software"]["tensorflow"]
     quiet_noise(path)
 
@@ -186,6 +189,8 @@ def test_slowed_model_regresses_with_full_message(
             "*x the baseline (99% lower bound *); tolerance: at most 1.1x the baseline, "
             "10% * (lower is better); measured again in this session (confirmation): *",
             "    windows: this run 4 windows of 16 steps, *; baseline 4 windows of 16 steps, *",
+            "Layers whose time grew beyond the tolerance (layer_seconds, * profiled steps):",
+            "  busy: *",
             f"Baseline file: {path}, accepted * by *",
             f"Software changed since acceptance: *tensorflow 2.0.0 -> {tensorflow_now}*",
             "If the new figures are expected, accept them as the baseline with:",
@@ -338,7 +343,7 @@ def test_bad_tolerance_values_are_usage_errors(pytester: pytest.Pytester) -> Non
     result.stderr.fnmatch_lines(
         [
             "*argument --cnnperf-tolerance: expected a tolerance such as '20%' or a list such as "
-            "'step_time=20%,accuracy=2pt', got 'fast'"
+            "'step_time=20%,accuracy=2pt,layer_seconds=20%', got 'fast'"
         ]
     )
 
@@ -421,7 +426,8 @@ def test_a_metric_declared_once_reaches_the_baseline_json_and_comparison(
     accepted = run(project, monkeypatch, 0, "--cnnperf-update-baselines")
     accepted.assert_outcomes(passed=1)
     entry = json.loads(baseline_file.read_text())["entries"][NODE]
-    assert set(entry["metrics"]) == {"step_time", "accuracy", "final_loss"}
+    judged = {name for name in entry["metrics"] if not name.startswith("layer_seconds/")}
+    assert judged == {"step_time", "accuracy", "final_loss"}
     assert entry["tolerances"]["final_loss"] == 0.5
 
     compared = run(

@@ -663,6 +663,8 @@ def test_new_comparison_to_dict() -> None:
         "notes": [],
         "current": {"epoch_seconds": 1.1, "accuracy": 0.98},
         "baseline": None,
+        "parts": {},
+        "named_parts": [],
     }
 
 

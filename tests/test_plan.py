@@ -10,7 +10,7 @@ import pytest
 from pytest_cnnperf.markers import SettingsError
 from pytest_cnnperf.plan import TrainPlan, resolve_plan
 
-CFG: Any = SimpleNamespace(epochs=3, repeats=1)
+CFG: Any = SimpleNamespace(epochs=3, repeats=1, layers=False)
 RECIPE: Any = SimpleNamespace(learning_rate=0.01, batch_size=64, early_stopping_patience=None)
 
 
@@ -30,7 +30,7 @@ def test_arguments_then_settings_then_options_then_recipe() -> None:
 
 
 def test_windows_come_from_the_test_then_the_options_and_early_stopping_times_epochs() -> None:
-    cfg: Any = SimpleNamespace(epochs=3, repeats=1, windows=12, device_kind="gpu")
+    cfg: Any = SimpleNamespace(epochs=3, repeats=1, windows=12, device_kind="gpu", layers=False)
     assert resolve_plan({}, {}, cfg, RECIPE).windows == 12
     assert resolve_plan({}, {}, cfg, RECIPE).window_seconds == 0.02
     assert resolve_plan({"windows": 0}, {"windows": 30}, cfg, RECIPE).windows == 0

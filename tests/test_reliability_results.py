@@ -257,7 +257,7 @@ def test_a_metric_the_session_does_not_know_is_named(tmp_path: Path) -> None:
     metrics["final_loss"] = {**metrics["step_time"], "metric": "final_loss"}
     assert _refusal(path, json.dumps(document)) == (
         "Expected tests[0].comparison.metrics.final_loss.metric in the results file "
-        f"{path} to be the name of a metric of this session (step_time, accuracy). "
+        f"{path} to be the name of a metric of this session (step_time, accuracy, layer_seconds). "
         "Received: tests[0].comparison.metrics.final_loss.metric='final_loss'."
     )
 

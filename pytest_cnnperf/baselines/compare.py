@@ -14,6 +14,17 @@ against one number:
 A metric judged on its value (accuracy) compares the medians directly. A
 test's verdict is the worst of its metrics (regressed > unstable > improved >
 pass); ``new`` means there is no comparable baseline.
+
+A metric measured per part that ``explains`` another (``layer_seconds``
+explains ``step_time``) is compared only when that one regressed, part
+by part with the bootstrap rule of a noisy metric (the profiled steps of
+one run are its samples), and never changes the verdict: the
+parts whose whole interval lies beyond the tolerance, and whose growth is
+material, are named in the message with their before and after figures
+(``Comparison.named_parts``). Material means at least ``MATERIAL_SHARE`` of
+all parts' baseline time and at least ``EXPLAINED_SHARE`` of the parts'
+total growth: on a CPU, layers whose ops ran beside a slowed one compete with
+it for the cores and grow a little too; they are not what got slower.
 """
 
 from __future__ import annotations
@@ -131,6 +142,16 @@ def judge_runs(
 
 # Worst first: a test's verdict is that of its worst metric.
 _SEVERITY = (Verdict.REGRESSED, Verdict.UNSTABLE, Verdict.IMPROVED, Verdict.PASS)
+
+#: A part is named only if it grew by at least this share of all parts' baseline
+#: time: a tiny layer's ratio can leave the band on noise without explaining anything.
+MATERIAL_SHARE = 0.02
+#: ... and by at least this share of the parts' total growth.
+EXPLAINED_SHARE = 0.10
+#: The message lists at most this many parts.
+NAMED_PARTS_SHOWN = 8
+#: At or below the floor per-layer samples get (``metrics.LAYER_FLOOR_SECONDS``).
+_NO_TIME = 1.01e-6
 
 
 @dataclass(frozen=True)
@@ -277,6 +298,46 @@ class Comparison:
     notes: tuple[str, ...] = ()
     current: Mapping[str, float] | None = None
     baseline: Provenance | None = None
+    #: Parts of the metrics that explain a regressed one (per-layer times),
+    #: compared only when it regressed.
+    parts: tuple[MetricComparison, ...] = ()
+
+    def named_parts(self) -> list[MetricComparison]:
+        """The parts that grew beyond the tolerance by a material amount, largest growth first."""
+        total = sum(p.baseline for p in self.parts)
+        growth = sum(max(p.current - p.baseline, 0.0) for p in self.parts)
+        floor = max(MATERIAL_SHARE * total, EXPLAINED_SHARE * growth)
+        named = [
+            p
+            for p in self.parts
+            if p.verdict is Verdict.REGRESSED and p.current - p.baseline >= floor
+        ]
+        return sorted(named, key=lambda p: p.baseline - p.current)
+
+    def _part_lines(self) -> list[str]:
+        if not self.parts:
+            return []
+        family = self.parts[0].metric.family
+        named = self.named_parts()
+        counts = f"{self.parts[0].baseline_count} and {self.parts[0].current_count} profiled steps"
+        if named:
+            lines = [f"Layers whose time grew beyond the tolerance ({family}, {counts}):"]
+            lines += [f"  {_part_line(p)}" for p in named[:NAMED_PARTS_SHOWN]]
+            if len(named) > NAMED_PARTS_SHOWN:
+                lines.append(f"  and {len(named) - NAMED_PARTS_SHOWN} more.")
+            return lines
+        largest = sorted(self.parts, key=lambda p: p.baseline - p.current)[:3]
+        low = any(p.low_confidence for p in self.parts)
+        why = (
+            "too few profiled steps to name one with confidence"
+            if low
+            else "the slowdown is spread thin or lies outside the layers"
+        )
+        return [
+            f"No layer's time grew beyond the tolerance by a material amount ({family}, "
+            f"{counts}: {why}); the largest changes:",
+            *(f"  {_part_line(p)}" for p in largest),
+        ]
 
     def metric(self, name: str) -> MetricComparison | None:
         """The comparison of metric ``name``, or None if it was not compared."""
@@ -331,6 +392,7 @@ class Comparison:
             lines = [
                 f"Training performance of {node} regressed beyond its tolerance:",
                 *self._metric_lines((Verdict.REGRESSED,)),
+                *self._part_lines(),
                 self._provenance(baseline_file),
                 f"Software changed since acceptance: {self.software_text()}.",
                 "If the new figures are expected, accept them as the baseline with:",
@@ -391,6 +453,8 @@ class Comparison:
                 "accepted_by": entry.accepted_by,
                 "reason": entry.reason,
             },
+            "parts": {p.metric.name: p.to_dict() for p in self.parts},
+            "named_parts": [p.metric.name for p in self.named_parts()],
         }
 
     @classmethod
@@ -406,7 +470,34 @@ class Comparison:
             notes=tuple(data.get("notes", ())),
             current=None if data.get("current") is None else dict(data["current"]),
             baseline=None if baseline is None else Provenance(**baseline),
+            parts=tuple(
+                MetricComparison.from_dict(p, registry) for p in data.get("parts", {}).values()
+            ),
         )
+
+
+def _part_line(part: MetricComparison) -> str:
+    """``conv1: 1.20 ms -> 3.40 ms per step, 2.83x (90% interval 2.61x to 3.05x)``."""
+    metric = part.metric
+    if part.baseline <= _NO_TIME:
+        # The floor of a layer that ran no op: a ratio to it says nothing.
+        return f"{metric.part}: no measurable time -> {_ms(part.current)} per step"
+    text = (
+        f"{metric.part}: {_ms(part.baseline)} -> {_ms(part.current)} per step, "
+        f"{metric.format_change_short(part.change)}"
+    )
+    if part.confidence is not None:
+        text += (
+            f" ({part.confidence:.0%} interval {metric.format_change_short(part.interval_low)}"
+            f" to {metric.format_change_short(part.interval_high)})"
+        )
+    elif part.low_confidence:
+        text += " (one profiled step on a side: low confidence)"
+    return text
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.3g} ms" if seconds < 1 else f"{seconds:.3g} s"
 
 
 def software_changes(accepted: Software, now: Software) -> tuple[str, ...]:
@@ -658,7 +749,11 @@ def compare(
         A ``Comparison``; ``Verdict.NEW`` when there is no entry or it was
         recorded for another model, data set, batch size or data source.
     """
-    current = {name: median(values) for name, values in figures.samples.items()}
+    current = {
+        name: median(values)
+        for name, values in figures.samples.items()
+        if (metric := registry.get(name)) is None or metric.part is None
+    }
     if entry is None:
         return Comparison(figures.node_id, Verdict.NEW, current=current)
     notes = _setup_differences(figures, entry)
@@ -696,6 +791,8 @@ def compare(
             baseline=entry.provenance,
         )
     for metric in registry:
+        if metric.parts is not None or metric.explains is not None:
+            continue  # compared below, and only to explain a regression
         now = figures.samples.get(metric.name)
         before = entry.figures.samples.get(metric.name)
         if now and before:
@@ -726,6 +823,16 @@ def compare(
     verdict = next(
         v for v in _SEVERITY if any(m.verdict is v for m in metrics) or v is Verdict.PASS
     )
+    parts: list[MetricComparison] = []
+    regressed = {m.metric.name for m in metrics if m.verdict is Verdict.REGRESSED}
+    for metric in registry:
+        if metric.parts is None or metric.explains not in regressed:
+            continue
+        found, part_notes = _compare_parts(
+            metric, figures, entry, tolerances, confidence=confidence, seed=seed
+        )
+        parts.extend(found)
+        extra.extend(part_notes)
     return Comparison(
         figures.node_id,
         verdict,
@@ -734,4 +841,39 @@ def compare(
         notes=tuple(extra),
         current=current,
         baseline=entry.provenance,
+        parts=tuple(parts),
     )
+
+
+def _compare_parts(
+    metric: Metric,
+    figures: Figures,
+    entry: BaselineEntry,
+    tolerances: Tolerances,
+    *,
+    confidence: float,
+    seed: int,
+) -> tuple[list[MetricComparison], list[str]]:
+    """Each part present on both sides, judged like a noisy metric with ``metric``'s tolerance."""
+    prefix = metric.name + "/"
+    now = {k[len(prefix) :]: v for k, v in figures.samples.items() if k.startswith(prefix)}
+    before = {k[len(prefix) :]: v for k, v in entry.figures.samples.items() if k.startswith(prefix)}
+    if not now or not before:
+        side = "the baseline" if now else "this run"
+        return [], [
+            f"{metric.name} was not compared: {side} has no per-part figures "
+            "(per-layer timing was off or skipped when it was measured)."
+        ]
+    limit = tolerances.rule(metric).limit
+    found = [
+        _judge_noisy(
+            MetricTolerance(metric.part_metric(part), limit),
+            before[part],
+            now[part],
+            confidence=confidence,
+            seed=seed,
+        )
+        for part in now
+        if part in before
+    ]
+    return found, []

@@ -1,0 +1,172 @@
+"""Coverage and cost of per-layer timing for LeNet-5, ResNet20 v1 and the VGG-like network.
+
+Method: each model is built from the zoo at the CPU suites' set-up (MNIST
+28x28x1, 8,000 images carved from the test split, batch 128, the model's
+recipe: optimizer, learning rate, loss, accuracy metric), compiled and
+instrumented the way ``training.fit`` does it, and trained one warm-up epoch
+(the suites' step cap for the heavy networks) so that the train function is
+traced. Then, in one process, ``--rounds`` rounds alternate (the order
+flipping every round) between
+
+- an *unprofiled* window: ``--steps`` calls of the same train function on the
+  same pipeline, each timed with the devices synchronized, as
+  ``layers.profile_window`` times its reference steps; and
+- a *profiled* window: ``layers.profile_window`` with ``--steps`` profiled
+  steps (no warm-up, no reference steps), exactly what a test runs.
+
+Reported per model: coverage of every profiled step (median, min and max
+over all rounds), the categories of the median, the profiled step against
+the unprofiled one of the same round (the median of the rounds' ratios and
+their range), and the window's fixed cost (stopping the profiler, reading
+and attributing the profile: window seconds less its steps). The data are
+real MNIST when ``--data-dir`` holds it, else synthetic images of the same
+shape; the script says which, and the machine's load average at the start
+and the end.
+
+Usage: python benchmarks/layer_coverage.py [--models lenet5 resnet20_v1 vgg_like]
+           [--rounds 5] [--steps 10] [--heavy-steps 3] [--data-dir ../shared/datasets]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+from pytest_cnnperf import layers
+from pytest_cnnperf.backend import import_keras, import_tensorflow
+from pytest_cnnperf.datasets import load, prepare, training_pipeline
+from pytest_cnnperf.layerprofile import LayerProfile
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+BATCH = 128
+#: Steps per epoch of the suites' CPU profile (None: the whole 8,000 images).
+SUITE_STEPS = {"lenet5": None, "resnet20_v1": 4, "vgg_like": 4}
+
+
+def unprofiled_window(model: Any, iterator: Any, steps: int) -> list[float]:
+    """Seconds of each of ``steps`` train-function calls, synchronized."""
+    tf = import_tensorflow()
+    times = []
+    for _ in range(steps):
+        started = time.perf_counter()
+        model.train_function(iterator)
+        tf.test.experimental.sync_devices()
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def measure(name: str, ds: Any, rounds: int, steps: int) -> dict[str, Any]:
+    keras = import_keras()
+    tf = import_tensorflow()
+    from pytest_cnnperf.models import build, recipe
+
+    keras.utils.set_random_seed(0)
+    model = build(name, input_shape=(28, 28, 1), num_classes=10)
+    plan = recipe(name)
+    model.compile(
+        optimizer=plan.make_optimizer(plan.learning_rate),
+        loss=plan.make_loss(),
+        metrics=["accuracy"],
+    )
+    layers.instrument(model)
+    prepared = prepare(ds, input_shape=(28, 28, 1), input_scale=plan.input_scale)
+    train = training_pipeline(prepared.x_train, prepared.y_train, batch_size=BATCH, seed=0)
+    if SUITE_STEPS[name] is not None:
+        train = train.take(SUITE_STEPS[name])
+    model.fit(train, epochs=1, verbose=0)
+    full = train.filter(lambda x, *_: tf.shape(x)[0] == BATCH).repeat()
+    iterator = iter(full)
+    unprofiled_window(model, iterator, 2)  # the new iterator's first batches
+    ratios, coverage, fixed = [], [], []
+    profiles: list[LayerProfile] = []
+    for index in range(rounds):
+        order = ("plain", "profiled") if index % 2 == 0 else ("profiled", "plain")
+        for kind in order:
+            if kind == "plain":
+                plain = unprofiled_window(model, iterator, steps)
+            else:
+                profile = layers.profile_window(
+                    model,
+                    train,
+                    batch_size=BATCH,
+                    full_batches=True,
+                    device="/CPU:0",
+                    size=layers.WindowSize(0, 0, steps),
+                    unprofiled_step_seconds=None,
+                    sync=tf.test.experimental.sync_devices,
+                )
+                if not profile.profiled:
+                    raise SystemExit(f"{name}: {' '.join(profile.notes)}")
+                profiles.append(profile)
+        ratios.append(profile.step_median / statistics.median(plain))
+        coverage.extend(profile.coverage_samples)
+        fixed.append(profile.window_seconds - sum(profile.step_seconds))
+    return {
+        "model": name,
+        "params": model.count_params(),
+        "steps": steps,
+        "rounds": rounds,
+        "coverage": coverage,
+        "ratios": ratios,
+        "fixed": fixed,
+        "profiles": profiles,
+    }
+
+
+def spread(values: list[float], percent: bool = True) -> str:
+    form = "{:.1%}" if percent else "{:.3g}"
+    return (
+        f"median {form.format(statistics.median(values))} "
+        f"(min {form.format(min(values))}, max {form.format(max(values))})"
+    )
+
+
+def report(result: dict[str, Any]) -> None:
+    profiles: list[LayerProfile] = result["profiles"]
+    steps = [s for p in profiles for s in p.step_seconds]
+    print(
+        f"\n{result['model']} ({result['params']:,} params), batch {BATCH}, "
+        f"{result['rounds']} rounds of {result['steps']} profiled + {result['steps']} "
+        f"unprofiled steps; profiled step {spread(steps, percent=False)} s"
+    )
+    print(f"  coverage of each profiled step: {spread(result['coverage'])}")
+    overheads = [r - 1 for r in result["ratios"]]
+    print(f"  profiled / unprofiled step - 1 (per round): {spread(overheads)}")
+    print(f"  window fixed cost (stop, read, attribute): {spread(result['fixed'], False)} s")
+    median_profile = sorted(profiles, key=lambda p: p.coverage or 0)[len(profiles) // 2]
+    step = median_profile.step_median
+    phases = {
+        "forward": sum(statistics.median(t.forward_seconds) for t in median_profile.layers),
+        "backward": sum(statistics.median(t.backward_seconds) for t in median_profile.layers),
+        "optimizer": sum(statistics.median(t.optimizer_seconds) for t in median_profile.layers),
+    }
+    parts = ", ".join(f"{k} {v / step:.1%}" for k, v in phases.items())
+    parts += ", " + ", ".join(
+        f"{c.name} {statistics.median(c.seconds) / step:.1%}" for c in median_profile.categories
+    )
+    print(f"  median window's step: {parts}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", nargs="+", default=list(SUITE_STEPS))
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=10, help="profiled steps for lenet5")
+    parser.add_argument("--heavy-steps", type=int, default=3, help="for the other models")
+    parser.add_argument("--data-dir", default=str(REPO_ROOT / ".." / "shared" / "datasets"))
+    args = parser.parse_args()
+    print(f"load average at start: {os.getloadavg()}")
+    ds = load("mnist", data_dir=args.data_dir, split="test", train_size=8000, test_size=2000)
+    print(f"data: {ds.source} {ds.name}, {len(ds.x_train)} training images ({ds.origin})")
+    for name in args.models:
+        steps = args.steps if name == "lenet5" else args.heavy_steps
+        report(measure(name, ds, args.rounds, steps))
+    print(f"\nload average at end: {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()
