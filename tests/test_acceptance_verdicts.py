@@ -133,18 +133,21 @@ def test_the_history_file_is_appended_and_gives_the_noise(
     # One accepted run shows no noise: too little evidence, whatever the figures.
     run(project, monkeypatch, 0, "--cnnperf-update-baselines").assert_outcomes(passed=1)
     history = Path(str(project.path)) / "ci-cache" / "history.jsonl"
-    first = run(project, monkeypatch, 0, f"--cnnperf-history={history}", "-W", "default")
+    # This test is about the history, not the verdict's precision: a tolerance no
+    # busy spell of a shared machine reaches keeps an identical rerun from failing.
+    wide = "--cnnperf-tolerance=step_time=900%"
+    first = run(project, monkeypatch, 0, f"--cnnperf-history={history}", wide, "-W", "default")
     first.assert_outcomes(passed=1, warnings=1)
     first.stdout.fnmatch_lines(["*too little evidence of the between-run noise*"])
     for _ in range(2):
-        run(project, monkeypatch, 0, f"--cnnperf-history={history}").assert_outcomes(passed=1)
+        run(project, monkeypatch, 0, f"--cnnperf-history={history}", wide).assert_outcomes(passed=1)
     lines = [json.loads(line) for line in history.read_text().splitlines()]
     assert len(lines) == 3
     assert {line["node_id"] for line in lines} == {NODE}
     assert all(len(line["estimates"]) == 1 and line["estimates"][0] > 0 for line in lines)
     assert lines[0]["arrangement"]["workers"] == 1 and lines[0]["software"]["tensorflow"]
     fourth = run(
-        project, monkeypatch, 0, f"--cnnperf-history={history}", "--cnnperf-json=fourth.json"
+        project, monkeypatch, 0, f"--cnnperf-history={history}", wide, "--cnnperf-json=fourth.json"
     )
     fourth.assert_outcomes(passed=1)
     (test,) = read_results("fourth.json")["tests"]
