@@ -1,6 +1,6 @@
 """False-alarm and detection rates of the verdict rule, measured on real training.
 
-Three commands:
+Four commands:
 
 ``session``  one session, in its own process: trains LeNet-5 (MNIST, 8,000
              images) and ResNet20 v1 (CIFAR-10, 4 steps a pass) at their CPU
@@ -10,6 +10,9 @@ Three commands:
              appends one JSON line per run to ``--out``. ``--slowdown`` wraps
              the model in a layer that does real extra work (chained matrix
              products that depend on the input, forward and backward).
+``probe``    fits each extra-work variant of one model in turn, in one
+             process, and prints its median step time against the plain
+             model's: how ``EXTRA_UNITS`` was set.
 ``collect``  runs ``--sessions`` identical sessions and ``--slowed`` sessions
              of each slowdown, each a separate process, in shuffled order,
              spaced so that the pool spreads over ``--minutes``.
@@ -48,14 +51,18 @@ MODELS = {
     "resnet20_v1": ("cifar10", {"train_size": 8000, "test_size": 500, "split": "test"}, 1, 4),
 }
 
-#: Extra matrix products per step, per model and slowdown: set once from a
-#: probe (see the docs); the actual slowdown is measured from the sessions.
+#: Extra matrix products per step, per model and slowdown. Set from
+#: ``benchmarks/verdict_rates.py probe`` (interleaved fits of each variant in
+#: one process; see docs/baselines.md); the actual slowdown is measured from
+#: the sessions, never assumed. The products run before the network, in its
+#: forward pass only (the inputs need no gradient), so they cannot overlap
+#: the network's own work on another core.
 EXTRA_UNITS = {
-    "lenet5": {0.05: 4, 0.10: 8, 0.20: 15},
-    "resnet20_v1": {0.05: 8, 0.10: 16, 0.20: 32},
+    "lenet5": {0.05: 3, 0.10: 7, 0.20: 15},
+    "resnet20_v1": {0.05: 36, 0.10: 72, 0.20: 144},
 }
 #: Side of the extra products' matrices, per model.
-EXTRA_SIZE = {"lenet5": 96, "resnet20_v1": 256}
+EXTRA_SIZE = {"lenet5": 192, "resnet20_v1": 256}
 
 
 def _extra_work_model(base: Any, units: int, input_shape: tuple[int, ...], size: int) -> Any:
@@ -142,6 +149,44 @@ def run_session(args: argparse.Namespace) -> None:
         for line in lines:
             out.write(json.dumps(line) + "\n")
     print(f"session {args.session} slowdown {args.slowdown}: {time.time() - started:.1f} s")
+
+
+def probe(args: argparse.Namespace) -> None:
+    """Step time of each extra-work variant, fits interleaved in one process."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ["CUDA_VISIBLE_DEVICES"] = ""
+    import numpy as np
+
+    from pytest_cnnperf import datasets, models
+
+    name = args.model
+    dataset, options, _, _ = MODELS[name]
+    ds = datasets.load(dataset, seed=0, mode="auto", offline=True, **options)  # type: ignore[arg-type]
+    shape = tuple(int(v) for v in ds.input_shape)
+    batch = models.recipe(name).batch_size
+    x = np.asarray(ds.x_train[: batch * args.steps], dtype="float32")
+    y = np.asarray(ds.y_train[: batch * args.steps])
+    units = sorted({0, *(int(u) for u in args.units.split(","))})
+    fitted = {}
+    for u in units:
+        base = models.build(name, input_shape=shape, num_classes=ds.num_classes)
+        model = _extra_work_model(base, u, shape, args.size or EXTRA_SIZE[name]) if u else base
+        model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+        model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
+        fitted[u] = model
+    steps: dict[int, list[float]] = {u: [] for u in units}
+    for _ in range(args.rounds):
+        for u in units:
+            t0 = time.perf_counter()
+            fitted[u].fit(x, y, batch_size=batch, epochs=1, verbose=0)
+            steps[u].append((time.perf_counter() - t0) / args.steps)
+    base_step = statistics.median(steps[0])
+    for u in units:
+        lo, hi = min(steps[u]), max(steps[u])
+        print(
+            f"{name} units {u:4d}: median {1e3 * statistics.median(steps[u]):.2f} ms/step "
+            f"(range {1e3 * lo:.2f}-{1e3 * hi:.2f}), x{statistics.median(steps[u]) / base_step:.3f}"
+        )
 
 
 def collect(args: argparse.Namespace) -> None:
@@ -365,6 +410,12 @@ def main() -> None:
     many.add_argument("--windows", type=int, default=20)
     many.add_argument("--seed", type=int, default=1)
     many.add_argument("--tag", default="p")
+    trial = sub.add_parser("probe")
+    trial.add_argument("--model", choices=sorted(MODELS), default="lenet5")
+    trial.add_argument("--units", default="3,7,15")
+    trial.add_argument("--size", type=int, default=0, help="matrix side (default: EXTRA_SIZE)")
+    trial.add_argument("--steps", type=int, default=8)
+    trial.add_argument("--rounds", type=int, default=15)
     report = sub.add_parser("analyze")
     report.add_argument("path")
     report.add_argument("--estimator", default="median / kernel")
@@ -375,7 +426,7 @@ def main() -> None:
     report.add_argument("--no-confirm", dest="confirm", action="store_false")
     report.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
-    {"session": run_session, "collect": collect, "analyze": analyze}[args.command](args)
+    {"session": run_session, "probe": probe, "collect": collect, "analyze": analyze}[args.command](args)
 
 
 if __name__ == "__main__":
