@@ -426,7 +426,8 @@ def main() -> None:
     report.add_argument("--no-confirm", dest="confirm", action="store_false")
     report.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
-    {"session": run_session, "probe": probe, "collect": collect, "analyze": analyze}[args.command](args)
+    commands = {"session": run_session, "probe": probe, "collect": collect, "analyze": analyze}
+    commands[args.command](args)
 
 
 if __name__ == "__main__":
