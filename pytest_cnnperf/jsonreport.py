@@ -20,7 +20,9 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
+
+from pytest_cnnperf.fieldcheck import MISSING, FieldChecker, loads
 
 if TYPE_CHECKING:
     import pytest
@@ -252,76 +254,13 @@ class ResultsFile:
     outcomes: tuple[TestOutcome, ...]
 
 
-#: Shown instead of a value for a key that is missing.
-_MISSING = object()
-
-
-def _shown(value: object) -> str:
-    text = "nothing (the key is missing)" if value is _MISSING else repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-class _Checker:
+class _Checker(FieldChecker):
     """Checks a decoded results document field by field, naming the file and the field."""
 
     def __init__(self, path: Path, registry: MetricRegistry) -> None:
+        super().__init__(f"the results file {path}", ResultsError, shown_chars=80)
         self.path = path
         self.registry = registry
-
-    def fail(self, where: str, expected: str, value: object) -> NoReturn:
-        raise ResultsError(
-            f"Expected {where} in the results file {self.path} to be {expected}. "
-            f"Received: {where}={_shown(value)}."
-        )
-
-    # -- values ------------------------------------------------------------------
-
-    def mapping(self, where: str, value: object) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            self.fail(where, "a JSON object", value)
-        return value
-
-    def items(self, where: str, value: object) -> list[Any]:
-        if not isinstance(value, list):
-            self.fail(where, "a list", value)
-        return value
-
-    def text(self, where: str, value: object) -> str:
-        if not isinstance(value, str):
-            self.fail(where, "a string", value)
-        return value
-
-    def optional_text(self, where: str, value: object) -> str | None:
-        return None if value is None else self.text(where, value)
-
-    def texts(self, where: str, value: object) -> list[str]:
-        return [self.text(f"{where}[{i}]", item) for i, item in enumerate(self.items(where, value))]
-
-    def boolean(self, where: str, value: object) -> bool:
-        if not isinstance(value, bool):
-            self.fail(where, "true or false", value)
-        return value
-
-    def integer(self, where: str, value: object, *, minimum: int) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            self.fail(where, f"a whole number of at least {minimum}", value)
-        return value
-
-    def number(self, where: str, value: object) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            self.fail(where, "a number", value)
-        return value
-
-    def optional_number(self, where: str, value: object) -> float | None:
-        return None if value is None else self.number(where, value)
-
-    def figure(self, where: str, value: object) -> float:
-        """A measured number; null stands for one that was not finite (written as null)."""
-        if value is None:
-            return math.nan
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            self.fail(where, "a number or null", value)
-        return value
 
     def verdict(self, where: str, value: object, *, optional: bool) -> str | None:
         from pytest_cnnperf.baselines import Verdict
@@ -333,10 +272,6 @@ class _Checker:
             self.fail(where, f"one of {', '.join(names)}" + (" or null" if optional else ""), value)
         assert isinstance(value, str)
         return value
-
-    def get(self, block: Mapping[str, Any], where: str, key: str) -> tuple[str, object]:
-        """The place and value of ``block[key]``; a missing key reads as ``_MISSING``."""
-        return f"{where}.{key}" if where else key, block.get(key, _MISSING)
 
     # -- blocks --------------------------------------------------------------------
 
@@ -481,18 +416,6 @@ class _Checker:
         }
 
 
-def _reject_constant(name: str) -> NoReturn:
-    raise ValueError(f"{name} is not a number JSON allows")
-
-
-def _finite_float(text: str) -> float:
-    # 1e400 is valid JSON, but reads as infinity, which the writer never writes.
-    value = float(text)
-    if not math.isfinite(value):
-        _reject_constant(text)
-    return value
-
-
 def load_results(path: str | os.PathLike[str], registry: MetricRegistry) -> ResultsFile:
     """Read a results file written by ``--cnnperf-json``.
 
@@ -525,7 +448,7 @@ def load_results(path: str | os.PathLike[str], registry: MetricRegistry) -> Resu
             f"The results file {file_path} is not UTF-8 text: {error.reason} at byte {error.start}."
         ) from None
     try:
-        document = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+        document = loads(text)
     except json.JSONDecodeError as error:
         raise ResultsError(
             f"The results file {file_path} is not valid JSON: {error.msg} at line "
@@ -535,7 +458,7 @@ def load_results(path: str | os.PathLike[str], registry: MetricRegistry) -> Resu
         raise ResultsError(f"The results file {file_path} is not valid JSON: {error}.") from None
     checker = _Checker(file_path, registry)
     top = checker.mapping("the top level", document)
-    version = top.get("schema_version", _MISSING)
+    version = top.get("schema_version", MISSING)
     checker.integer("schema_version", version, minimum=1)
     if version != RESULTS_SCHEMA_VERSION:
         newer = isinstance(version, int) and version > RESULTS_SCHEMA_VERSION

@@ -49,7 +49,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from pytest_cnnperf.atomicfile import update_text_locked
 from pytest_cnnperf.baselines.model import (
@@ -62,6 +62,7 @@ from pytest_cnnperf.baselines.model import (
 )
 from pytest_cnnperf.baselines.stats import SampleSummary
 from pytest_cnnperf.baselines.tolerances import Tolerances
+from pytest_cnnperf.fieldcheck import FieldChecker, loads
 from pytest_cnnperf.metrics import MetricRegistry
 
 SCHEMA_VERSION = 4
@@ -314,16 +315,7 @@ MIGRATIONS: Mapping[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
 # --------------------------------------------------------------------------- reading
 
 
-def _reject_constant(name: str) -> NoReturn:
-    raise ValueError(f"{name} is not a number JSON allows")
-
-
-def _finite_float(text: str) -> float:
-    # "1e400" parses as inf, which could never be written back (allow_nan=False).
-    value = float(text)
-    if not math.isfinite(value):
-        _reject_constant(text)
-    return value
+_FIX_BY_HAND = "Fix the file by hand, or restore it from version control; the file was not changed."
 
 
 MAX_DEPTH = 64
@@ -343,47 +335,19 @@ def _check_depth(document: object) -> None:
             stack.extend((child, depth + 1) for child in value)
 
 
-class _Reader:
+class _Reader(FieldChecker):
     """Checks a decoded document field by field, naming the file and the field."""
 
     def __init__(self, path: Path, registry: MetricRegistry) -> None:
+        super().__init__(str(path), BaselineCorrupt, advice=_FIX_BY_HAND)
         self.path = path
         self.registry = registry
         self.unknown: list[str] = []
-
-    def fail(self, where: str, expected: str, value: object) -> NoReturn:
-        raise BaselineCorrupt(
-            f"Expected {where} in {self.path} to be {expected}. Received: {where}={value!r}. "
-            "Fix the file by hand, or restore it from version control; the file was not changed."
-        )
 
     def note_unknown(self, where: str, value: Mapping[str, Any], known: frozenset[str]) -> None:
         self.unknown.extend(
             f"{where}.{name}" if where else name for name in value if name not in known
         )
-
-    def mapping(self, where: str, value: object) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            self.fail(where, "a JSON object", value)
-        return value
-
-    def text(self, where: str, value: object) -> str:
-        if not isinstance(value, str):
-            self.fail(where, "a string", value)
-        return value
-
-    def optional_text(self, where: str, value: object) -> str | None:
-        return None if value is None else self.text(where, value)
-
-    def integer(self, where: str, value: object, *, minimum: int) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            self.fail(where, f"a whole number of at least {minimum}", value)
-        return value
-
-    def number(self, where: str, value: object) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            self.fail(where, "a number", value)
-        return float(value)
 
     def software(self, where: str, value: object) -> dict[str, str]:
         software = self.mapping(where, value)
@@ -458,10 +422,8 @@ class _Reader:
         return block
 
     def history(self, where: str, value: object) -> tuple[HistoryRecord, ...]:
-        if not isinstance(value, list):
-            self.fail(where, "a list", value)
         records = []
-        for index, item in enumerate(value):
+        for index, item in enumerate(self.items(where, value)):
             at = f"{where}[{index}]"
             record = self.mapping(at, item)
             self.note_unknown(at, record, _HISTORY_KEYS)
@@ -469,7 +431,7 @@ class _Reader:
             records.append(
                 HistoryRecord(
                     centers={
-                        name: self.number(f"{at}.metrics.{name}", center)
+                        name: float(self.number(f"{at}.metrics.{name}", center))
                         for name, center in centers.items()
                     },
                     software=self.software(f"{at}.software", record.get("software")),
@@ -521,7 +483,7 @@ class _Reader:
 def _decode(path: Path, text: str) -> tuple[dict[str, Any], int]:
     """Decode, version-check and migrate: the current-version document, and the version read."""
     try:
-        document = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+        document = loads(text)
         _check_depth(document)
     except json.JSONDecodeError as error:
         raise BaselineCorrupt(
@@ -537,16 +499,11 @@ def _decode(path: Path, text: str) -> tuple[dict[str, Any], int]:
     if not isinstance(document, dict):
         raise BaselineCorrupt(
             f"Expected the top level in {path} to be a JSON object. "
-            f"Received: {type(document).__name__}. Fix the file by hand, or restore it from "
-            "version control; the file was not changed."
+            f"Received: {type(document).__name__}. {_FIX_BY_HAND}"
         )
-    version = document.get("schema_version")
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise BaselineCorrupt(
-            f"Expected schema_version in {path} to be a whole number of at least 1. "
-            f"Received: schema_version={version!r}. Fix the file by hand, or restore it from "
-            "version control; the file was not changed."
-        )
+    version = FieldChecker(str(path), BaselineCorrupt, advice=_FIX_BY_HAND).integer(
+        "schema_version", document.get("schema_version"), minimum=1
+    )
     if version > SCHEMA_VERSION:
         raise BaselineTooNew(
             f"The baseline file {path} has schema_version {version}, but this pytest-cnnperf "
