@@ -82,10 +82,6 @@ class SessionReport:
         self.errors.append(message)
 
 
-def _verdict_text(compared: Any) -> str:
-    return "no figure" if compared is None else str(compared.verdict.value)
-
-
 class CnnperfSession:
     """Registered as a plugin for every run; see the module docstring."""
 
@@ -201,9 +197,8 @@ class CnnperfSession:
         self, item: pytest.Item, outcome: TestOutcome, tolerances: Tolerances, entry: Any
     ) -> tuple[TestOutcome, Comparison]:
         """Measure the test again; regressed only when both measurements regressed."""
-        import dataclasses
-
         from pytest_cnnperf.baselines import Verdict
+        from pytest_cnnperf.baselines.compare import confirmed
 
         first = self._compare(outcome, tolerances, entry)
         confirm = item.stash.get(CONFIRM_KEY, None)
@@ -211,39 +206,9 @@ class CnnperfSession:
             return outcome, first
         again = outcome.replace(runs=tuple(confirm()))
         second = self._compare(again, tolerances, entry)
-        merged = []
-        for metric in first.metrics:
-            repeat = second.metric(metric.metric.name)
-            if metric.verdict is not Verdict.REGRESSED:
-                merged.append(metric)
-                continue
-            confirmed = repeat is not None and repeat.verdict is Verdict.REGRESSED
-            merged.append(
-                dataclasses.replace(
-                    metric,
-                    verdict=Verdict.REGRESSED if confirmed else Verdict.UNSTABLE,
-                    confirmation=None if repeat is None else repeat.change,
-                    reason=metric.reason
-                    if confirmed
-                    else (
-                        "the first measurement regressed but the confirmation in this "
-                        f"session did not ({_verdict_text(repeat)})"
-                    ),
-                )
-            )
-        order = (Verdict.REGRESSED, Verdict.UNSTABLE, Verdict.IMPROVED, Verdict.PASS)
-        verdict = next(v for v in order if any(m.verdict is v for m in merged) or v is Verdict.PASS)
         # Both measurements are kept: the runs of the confirmation follow the first ones.
         both = outcome.replace(runs=(*outcome.runs, *again.runs))
-        # Per-layer parts explain a regression: none is left where it was not confirmed.
-        still = {m.metric.name for m in merged if m.verdict is Verdict.REGRESSED}
-        parts = tuple(
-            p
-            for p in first.parts
-            if (declared := self.registry.get(p.metric.family)) is not None
-            and declared.explains in still
-        )
-        return both, dataclasses.replace(first, metrics=tuple(merged), verdict=verdict, parts=parts)
+        return both, confirmed(first, second, self.registry)
 
     def tolerances_for(self, node_id: str, settings: dict[str, Any]) -> Tolerances:
         """Defaults < ini < command line < the test's own settings."""

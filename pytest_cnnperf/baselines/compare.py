@@ -29,6 +29,7 @@ it for the cores and grow a little too; they are not what got slower.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -474,6 +475,54 @@ class Comparison:
                 MetricComparison.from_dict(p, registry) for p in data.get("parts", {}).values()
             ),
         )
+
+
+def confirmed(first: Comparison, second: Comparison, registry: MetricRegistry) -> Comparison:
+    """``first`` after the confirmation run: the test measured again in the session.
+
+    Args:
+        first: the comparison of the first measurement.
+        second: that of the confirmation, against the same baseline.
+        registry: the metrics, to find what each part explains.
+
+    Returns:
+        ``first`` with each metric that regressed there kept ``regressed``
+        only if it regressed in ``second`` too, else made ``unstable`` with
+        the reason; either way with the confirmation's change. The verdict
+        is the worst metric's again, and the per-part comparisons (the
+        layers a regression names) are kept only for the metrics they explain
+        that are still regressed: a layer never explains a regression that
+        was not confirmed.
+    """
+    merged = []
+    for metric in first.metrics:
+        repeat = second.metric(metric.metric.name)
+        if metric.verdict is not Verdict.REGRESSED:
+            merged.append(metric)
+            continue
+        still = repeat is not None and repeat.verdict is Verdict.REGRESSED
+        merged.append(
+            dataclasses.replace(
+                metric,
+                verdict=Verdict.REGRESSED if still else Verdict.UNSTABLE,
+                confirmation=None if repeat is None else repeat.change,
+                reason=metric.reason
+                if still
+                else (
+                    "the first measurement regressed but the confirmation in this session "
+                    f"did not ({'no figure' if repeat is None else repeat.verdict.value})"
+                ),
+            )
+        )
+    verdict = next(v for v in _SEVERITY if any(m.verdict is v for m in merged) or v is Verdict.PASS)
+    regressed = {m.metric.name for m in merged if m.verdict is Verdict.REGRESSED}
+    parts = tuple(
+        p
+        for p in first.parts
+        if (declared := registry.get(p.metric.family)) is not None
+        and declared.explains in regressed
+    )
+    return dataclasses.replace(first, metrics=tuple(merged), verdict=verdict, parts=parts)
 
 
 def _part_line(part: MetricComparison) -> str:
