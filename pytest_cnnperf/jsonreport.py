@@ -262,6 +262,16 @@ class _Checker(FieldChecker):
         self.path = path
         self.registry = registry
 
+    def added(
+        self, block: Mapping[str, Any], where: str, key: str, default: object
+    ) -> tuple[str, object]:
+        """Like ``get``, for a field added to version 2 after its first files.
+
+        A missing key reads as ``default``, so that those files are still read.
+        """
+        at, value = self.get(block, where, key)
+        return at, default if value is MISSING else value
+
     def verdict(self, where: str, value: object, *, optional: bool) -> str | None:
         from pytest_cnnperf.baselines import Verdict
 
@@ -292,6 +302,7 @@ class _Checker(FieldChecker):
     def run(self, where: str, value: object) -> dict[str, Any]:
         raw = self.mapping(where, value)
         at, epochs = self.get(raw, where, "epochs")
+        windows_at, windows = self.added(raw, where, "windows", [])
         return {
             "model": self.text(*self.get(raw, where, "model")),
             "dataset": self.text(*self.get(raw, where, "dataset")),
@@ -304,6 +315,94 @@ class _Checker(FieldChecker):
             "device": self.text(*self.get(raw, where, "device")),
             "preprocessing": self.texts(*self.get(raw, where, "preprocessing")),
             "fallback_reason": self.optional_text(*self.get(raw, where, "fallback_reason")),
+            "windows": [
+                self.window(f"{windows_at}[{i}]", w)
+                for i, w in enumerate(self.items(windows_at, windows))
+            ],
+            "arrangement": self.arrangement(*self.added(raw, where, "arrangement", None)),
+            "layers": self.profile(*self.added(raw, where, "layers", None)),
+        }
+
+    def window(self, where: str, value: object) -> dict[str, Any]:
+        raw = self.mapping(where, value)
+        return {
+            "index": self.integer(*self.get(raw, where, "index"), minimum=0),
+            "seconds": self.figure(*self.get(raw, where, "seconds")),
+            "steps": self.integer(*self.get(raw, where, "steps"), minimum=0),
+            "images": self.integer(*self.get(raw, where, "images"), minimum=0),
+            "loss": self.figure(*self.get(raw, where, "loss")),
+            "calibration_seconds": self.optional_number(
+                *self.get(raw, where, "calibration_seconds")
+            ),
+        }
+
+    def arrangement(self, where: str, value: object) -> dict[str, Any] | None:
+        """Cores, threads, workers and pinning: kept as written (see ``runtime.arrangement``)."""
+        return None if value is None else self.mapping(where, value)
+
+    def per_step(self, where: str, value: object, steps: int) -> tuple[float, ...]:
+        """Seconds in each profiled step: as many as the profile has steps."""
+        found = self.figure_list(where, value)
+        if len(found) != steps:
+            self.fail(where, f"a list of {steps} numbers or nulls, one per profiled step", value)
+        return found
+
+    def layer_timing(self, where: str, value: object, steps: int) -> dict[str, Any]:
+        raw = self.mapping(where, value)
+        return {
+            "name": self.text(*self.get(raw, where, "name")),
+            "kind": self.text(*self.get(raw, where, "kind")),
+            "output_shape": self.text(*self.get(raw, where, "output_shape")),
+            "params": self.integer(*self.get(raw, where, "params"), minimum=0),
+            "forward_seconds": self.per_step(*self.get(raw, where, "forward_seconds"), steps),
+            "backward_seconds": self.per_step(*self.get(raw, where, "backward_seconds"), steps),
+            "optimizer_seconds": self.per_step(*self.get(raw, where, "optimizer_seconds"), steps),
+            "forward_flops": self.optional_number(*self.get(raw, where, "forward_flops")),
+            "members": self.texts(*self.get(raw, where, "members")),
+        }
+
+    def category(self, where: str, value: object, steps: int) -> dict[str, Any]:
+        raw = self.mapping(where, value)
+        return {
+            "name": self.text(*self.get(raw, where, "name")),
+            "seconds": self.per_step(*self.get(raw, where, "seconds"), steps),
+            "covered": self.boolean(*self.get(raw, where, "covered")),
+        }
+
+    def profile(self, where: str, value: object) -> dict[str, Any] | None:
+        """A run's profiled window, in the form ``LayerProfile.from_dict`` reads.
+
+        Derived figures (coverage, overhead, FLOPs, a layer's median) are not read.
+        """
+        if value is None:
+            return None
+        raw = self.mapping(where, value)
+        step_seconds = self.figure_list(*self.get(raw, where, "step_seconds"))
+        steps = len(step_seconds)
+        layers_at, layers = self.get(raw, where, "layers")
+        categories_at, categories = self.get(raw, where, "categories")
+        return {
+            "step_seconds": step_seconds,
+            "layers": [
+                self.layer_timing(f"{layers_at}[{i}]", layer, steps)
+                for i, layer in enumerate(self.items(layers_at, layers))
+            ],
+            "categories": [
+                self.category(f"{categories_at}[{i}]", category, steps)
+                for i, category in enumerate(self.items(categories_at, categories))
+            ],
+            "unprofiled_step_seconds": self.optional_number(
+                *self.get(raw, where, "unprofiled_step_seconds")
+            ),
+            "window_seconds": self.figure(*self.get(raw, where, "window_seconds")),
+            "warmup_steps": self.integer(*self.get(raw, where, "warmup_steps"), minimum=0),
+            "reference_steps": self.integer(*self.get(raw, where, "reference_steps"), minimum=0),
+            "source": self.text(*self.get(raw, where, "source")),
+            "peak_flops_per_second": self.optional_number(
+                *self.get(raw, where, "peak_flops_per_second")
+            ),
+            "peak_source": self.text(*self.get(raw, where, "peak_source")),
+            "notes": self.texts(*self.get(raw, where, "notes")),
         }
 
     def accuracy_check(self, where: str, value: object) -> dict[str, Any]:
@@ -338,10 +437,20 @@ class _Checker(FieldChecker):
             for name, limit in block.items()
         }
 
-    def metric_comparison(self, where: str, name: str, value: object) -> dict[str, Any]:
+    def metric_comparison(
+        self, where: str, name: str, value: object, *, part: bool = False
+    ) -> dict[str, Any]:
+        """One metric's comparison; with ``part``, that of one part of a per-part metric."""
         raw = self.mapping(where, value)
         at, metric_name = self.get(raw, where, "metric")
         metric = self.registry.get(metric_name) if isinstance(metric_name, str) else None
+        if part and (metric is None or metric.name != metric_name or metric.part is None):
+            names = ", ".join(f"{m.name}/<part>" for m in self.registry if m.parts is not None)
+            self.fail(
+                at,
+                f"the name of a part of a metric of this session ({names or 'none'})",
+                metric_name,
+            )
         if metric is None or metric.name != metric_name:
             names = ", ".join(self.registry.names())
             self.fail(at, f"the name of a metric of this session ({names})", metric_name)
@@ -359,6 +468,12 @@ class _Checker(FieldChecker):
                 *self.get(raw, where, "current_relative_spread")
             ),
             "reason": self.optional_text(*self.get(raw, where, "reason")),
+            "noise": self.optional_number(*self.added(raw, where, "noise", None)),
+            "noise_dof": self.optional_integer(
+                *self.added(raw, where, "noise_dof", None), minimum=0
+            ),
+            "detail": self.optional_text(*self.added(raw, where, "detail", None)),
+            "confirmation": self.optional_number(*self.added(raw, where, "confirmation", None)),
         }
         for key in ("baseline", "current", "change", "interval_low", "interval_high"):
             data[key] = self.figure(*self.get(raw, where, key))
@@ -379,18 +494,38 @@ class _Checker(FieldChecker):
                 "reason": self.optional_text(*self.get(block, baseline_at, "reason")),
             }
         current_at, current = self.get(raw, where, "current")
+        parts_at, parts = self.added(raw, where, "parts", {})
         return {
             "node_id": self.text(*self.get(raw, where, "node_id")),
             "verdict": self.verdict(*self.get(raw, where, "verdict"), optional=False),
             "metrics": {
                 name: self.metric_comparison(f"{at}.{name}", name, item)
-                for name, item in self.mapping(at, metrics).items()
+                for name, item in self._in_registry_order(self.mapping(at, metrics))
             },
             "software_changes": self.texts(*self.get(raw, where, "software_changes")),
             "notes": self.texts(*self.get(raw, where, "notes")),
             "current": None if current is None else self.figures(current_at, current),
             "baseline": provenance,
+            "parts": {
+                name: self.metric_comparison(f"{parts_at}.{name}", name, item, part=True)
+                for name, item in self._in_registry_order(self.mapping(parts_at, parts))
+            },
         }
+
+    def _in_registry_order(self, block: Mapping[str, Any]) -> list[tuple[str, Any]]:
+        """The comparisons of ``block`` in the order ``compare`` makes them.
+
+        Metrics in registry order, a metric's parts by name: the file's keys are sorted.
+        """
+        from pytest_cnnperf.metrics import PART_SEPARATOR
+
+        order = {name: index for index, name in enumerate(self.registry.names())}
+
+        def key(item: tuple[str, Any]) -> tuple[int, str]:
+            family = item[0].split(PART_SEPARATOR, 1)[0]
+            return order.get(family, len(order)), item[0]
+
+        return sorted(block.items(), key=key)
 
     def test(self, where: str, value: object) -> dict[str, Any]:
         """One test's outcome in the plain-data form ``TestOutcome.from_dict`` reads."""

@@ -903,7 +903,7 @@ def _compare_parts(
     confidence: float,
     seed: int,
 ) -> tuple[list[MetricComparison], list[str]]:
-    """Each part present on both sides, judged like a noisy metric with ``metric``'s tolerance."""
+    """Each part present on both sides, by name, judged like a noisy metric with its tolerance."""
     prefix = metric.name + "/"
     now = {k[len(prefix) :]: v for k, v in figures.samples.items() if k.startswith(prefix)}
     before = {k[len(prefix) :]: v for k, v in entry.figures.samples.items() if k.startswith(prefix)}
@@ -914,6 +914,7 @@ def _compare_parts(
             "(per-layer timing was off or skipped when it was measured)."
         ]
     limit = tolerances.rule(metric).limit
+    # By name: the order the results file's sorted keys give them back in.
     found = [
         _judge_noisy(
             MetricTolerance(metric.part_metric(part), limit),
@@ -922,7 +923,7 @@ def _compare_parts(
             confidence=confidence,
             seed=seed,
         )
-        for part in now
+        for part in sorted(now)
         if part in before
     ]
     return found, []
