@@ -87,6 +87,8 @@ def _run_dict(run: TrainResult) -> dict[str, Any]:
         "test_images": run.test_images,
         # The profiled window (docs/layers.md); null when per-layer timing is off.
         "layers": None if run.layers is None else _nulled(run.layers.to_dict()),
+        # NVML's summary of the measured windows (docs/gpu.md); null on the CPU.
+        "telemetry": None if run.telemetry is None else _nulled(run.telemetry.to_dict()),
     }
 
 

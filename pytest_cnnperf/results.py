@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from pytest_cnnperf.layerprofile import LayerProfile
+    from pytest_cnnperf.telemetry import RunTelemetry
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,8 @@ class TrainResult:
     """Where the run's timing came from: cores, threads, workers (see ``runtime``)."""
     #: The profiled window after the timed windows (None: per-layer timing off).
     layers: LayerProfile | None = None
+    #: NVML's view of the GPUs during the measured windows (None on the CPU).
+    telemetry: RunTelemetry | None = None
 
     @property
     def measured_epochs(self) -> tuple[EpochResult, ...]:

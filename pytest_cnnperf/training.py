@@ -11,15 +11,17 @@ steps after that evaluation, never inside a timed epoch.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pytest_cnnperf import devices, timing
+from pytest_cnnperf import devices, telemetry, timing
 from pytest_cnnperf.backend import import_keras, import_tensorflow
 from pytest_cnnperf.results import EpochResult, TrainResult, WindowResult
 from pytest_cnnperf.runtime import seed_everything
@@ -79,6 +81,8 @@ class Recorded:
     kernel: timing.ReferenceKernel
     windows: timing.EpochRecorder | None = None
     window_plan: WindowPlan | None = None
+    #: GPU telemetry of the measured windows (None on the CPU).
+    telemetry: telemetry.RunTelemetry | None = None
 
     @property
     def non_finite(self) -> timing.NonFinite | None:
@@ -262,18 +266,28 @@ def fit(
             from pytest_cnnperf import layers
 
             layers.instrument(keras_model)
-        recorder = timing.EpochRecorder(lambda: devices.synchronize(tf))
         windowed = plan.windows > 0
+        sampler = gpu_sampler(tf, device)
+        watcher = sampler if isinstance(sampler, telemetry.Sampler) else None
+        recorder = timing.EpochRecorder(
+            lambda: devices.synchronize(tf),
+            # Per-epoch timing: the measured epochs are the windows, watched.
+            watcher=None if windowed else watcher,
+            watch_from=plan.warmup_epochs,
+        )
         first_epochs = plan.warmup_epochs if windowed else plan.warmup_epochs + plan.epochs
         recorded = Recorded(recorder, kernel)
         if first_epochs:
-            keras_model.fit(
-                streams.train,
-                epochs=first_epochs,
-                verbose=0,
-                callbacks=callbacks(recorder, recipe, plan, streams.validation, kernel),
-                shuffle=False,  # the pipeline shuffles, seeded
-            )
+            with sampling(None if windowed else sampler) as sampled:
+                keras_model.fit(
+                    streams.train,
+                    epochs=first_epochs,
+                    verbose=0,
+                    callbacks=callbacks(recorder, recipe, plan, streams.validation, kernel),
+                    shuffle=False,  # the pipeline shuffles, seeded
+                )
+            if not windowed:
+                recorded.telemetry = sampled.result
         if not windowed or recorder.non_finite is not None:
             return recorded
         steps_per_data_epoch = (
@@ -282,7 +296,7 @@ def fit(
             else int(streams.train.cardinality().numpy())
         )
         shape = window_plan(plan, steps_per_data_epoch, recorder.last_steady_step_seconds)
-        windows = timing.EpochRecorder(lambda: devices.synchronize(tf))
+        windows = timing.EpochRecorder(lambda: devices.synchronize(tf), watcher=watcher)
         chosen = [timing.keras_callback(windows), timing.calibration_callback(kernel)]
         if recipe.lr_steps:
             warmup = plan.warmup_epochs
@@ -297,17 +311,49 @@ def fit(
                     )
                 )
             )
-        keras_model.fit(
-            streams.train.repeat(),
-            epochs=shape.count,
-            steps_per_epoch=shape.steps,
-            verbose=0,
-            callbacks=chosen,
-            shuffle=False,
-        )
+        with sampling(sampler) as sampled:
+            keras_model.fit(
+                streams.train.repeat(),
+                epochs=shape.count,
+                steps_per_epoch=shape.steps,
+                verbose=0,
+                callbacks=chosen,
+                shuffle=False,
+            )
+    recorded.telemetry = sampled.result
     recorded.windows = windows
     recorded.window_plan = shape
     return recorded
+
+
+def gpu_sampler(tf: Any, device: str) -> telemetry.Sampler | telemetry.RunTelemetry | None:
+    """The telemetry sampler of a run on a GPU (or why there is none); None on the CPU."""
+    if "GPU" not in device.upper():
+        return None
+    return telemetry.sampler_for_devices(tf, [device])
+
+
+@dataclass
+class Sampled:
+    """What ``sampling`` hands back once its block has ended."""
+
+    result: telemetry.RunTelemetry | None = None
+
+
+@contextlib.contextmanager
+def sampling(
+    sampler: telemetry.Sampler | telemetry.RunTelemetry | None,
+) -> Iterator[Sampled]:
+    """Run the sampler's thread for the block (a ``fit`` call), outside every window."""
+    sampled = Sampled(sampler if isinstance(sampler, telemetry.RunTelemetry) else None)
+    if not isinstance(sampler, telemetry.Sampler):
+        yield sampled
+        return
+    sampler.start()
+    try:
+        yield sampled
+    finally:
+        sampled.result = sampler.stop()
 
 
 def collect(
@@ -362,6 +408,7 @@ def collect(
         fallback_reason=ds.fallback_reason,
         windows=tuple(windows),
         arrangement=runtime_arrangement(),
+        telemetry=recorded.telemetry,
     )
 
 
