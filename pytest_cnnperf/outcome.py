@@ -200,6 +200,7 @@ class TestOutcome:
                     **run,
                     "epochs": tuple(EpochResult(**e) for e in run["epochs"]),
                     "preprocessing": tuple(run.get("preprocessing", ())),
+                    "devices": tuple(run.get("devices", ())),
                     "windows": tuple(WindowResult(**w) for w in run.get("windows", ())),
                     "layers": None
                     if run.get("layers") is None
@@ -240,4 +241,5 @@ def _run_to_dict(run: TrainResult) -> dict[str, Any]:
     data["arrangement"] = None if run.arrangement is None else dict(run.arrangement)
     data["layers"] = None if run.layers is None else run.layers.to_dict()
     data["telemetry"] = None if run.telemetry is None else run.telemetry.to_dict()
+    data["devices"] = list(run.devices)
     return data

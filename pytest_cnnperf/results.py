@@ -81,6 +81,21 @@ class TrainResult:
     layers: LayerProfile | None = None
     #: NVML's view of the GPUs during the measured windows (None on the CPU).
     telemetry: RunTelemetry | None = None
+    #: The precision in force, as TensorFlow reported it after training:
+    #: ``float32`` (TF32 off), ``tf32``, ``mixed_float16`` or ``mixed_bfloat16``.
+    precision: str | None = None
+    #: TF32 matrix multiplies enabled while this run trained.
+    tf32: bool | None = None
+    #: XLA compilation of the train step, as Keras resolved it.
+    jit_compile: bool | None = None
+    #: ``"mirrored"`` or None (one device).
+    strategy: str | None = None
+    #: The devices the run trained on (one without a strategy).
+    devices: tuple[str, ...] = ()
+
+    @property
+    def device_count(self) -> int:
+        return len(self.devices) or 1
 
     @property
     def measured_epochs(self) -> tuple[EpochResult, ...]:

@@ -15,7 +15,7 @@ import contextlib
 import dataclasses
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -121,8 +121,13 @@ def train_once(
     *,
     seed: int,
     device: str,
+    strategy: Any | None = None,
 ) -> TrainResult:
     """Train ``keras_model`` on ``ds`` as ``plan`` says; time each epoch.
+
+    With a ``strategy`` (a ``tf.distribute.MirroredStrategy``), the model
+    must have been built in its scope; it is compiled and trained there, on
+    the strategy's devices, and per-layer timing is skipped.
 
     Raises:
         NonFiniteLoss: the training loss stopped being a finite number.
@@ -131,7 +136,7 @@ def train_once(
     seed_everything(seed)
     data = prepare(ds, mut, plan, seed)
     streams = pipelines(data, mut.recipe, plan, seed)
-    recorder = fit(keras_model, mut.recipe, plan, streams, device)
+    recorder = fit(keras_model, mut.recipe, plan, streams, device, strategy)
     if recorder.non_finite is not None:
         bad = recorder.non_finite
         where = "epoch" if recorder.epochs.non_finite is not None else "timed window"
@@ -141,8 +146,19 @@ def train_once(
             f"learning rate {plan.learning_rate:g}). Lower the learning rate or check "
             "the model and its inputs."
         )
-    result = collect(mut, keras_model, ds, data, plan, recorder, device)
-    if plan.layers:
+    result = collect(mut, keras_model, ds, data, plan, recorder, device, strategy)
+    if plan.layers and strategy is not None:
+        from pytest_cnnperf.layerprofile import LayerProfile
+
+        result = dataclasses.replace(
+            result,
+            layers=LayerProfile.skipped(
+                f"Per-layer timing is not measured under strategy={plan.strategy!r}: the "
+                "profiler's attribution reads one device's ops. Train the test without a "
+                "strategy for its per-layer times."
+            ),
+        )
+    elif plan.layers:
         profile = profile_layers(
             keras_model, streams, plan, result, device, time.perf_counter() - started
         )
@@ -247,27 +263,43 @@ def callbacks(
     return chosen
 
 
+def strategy_devices(strategy: Any | None, device: str) -> tuple[str, ...]:
+    """The devices a run trains on: the strategy's, or ``device`` alone."""
+    if strategy is None:
+        return (device,)
+    return tuple(str(name) for name in strategy.extended.worker_devices)
+
+
 def fit(
-    keras_model: keras.Model, recipe: Recipe, plan: TrainPlan, streams: Pipelines, device: str
+    keras_model: keras.Model,
+    recipe: Recipe,
+    plan: TrainPlan,
+    streams: Pipelines,
+    device: str,
+    strategy: Any | None = None,
 ) -> Recorded:
-    """Compile with the recipe and train on ``device``; return the epoch and window timings."""
+    """Compile with the recipe and train on ``device`` (or ``strategy``'s devices);
+    return the epoch and window timings."""
     tf = import_tensorflow()
     keras = import_keras()
     kernel = timing.ReferenceKernel()
-    with tf.device(device):
+    with strategy.scope() if strategy is not None else tf.device(device):
         keras_model.compile(
             optimizer=recipe.make_optimizer(plan.learning_rate),
             loss=recipe.make_loss(),
             metrics=["accuracy"],
+            # Explicit, never Keras' "auto" (XLA on any machine with a GPU):
+            # the results say which was in force.
+            jit_compile=plan.jit,
         )
-        if plan.layers:
+        if plan.layers and strategy is None:
             # Before the train function is traced: scopes name the optimizer
             # update of each layer's variables (op names only).
             from pytest_cnnperf import layers
 
             layers.instrument(keras_model)
         windowed = plan.windows > 0
-        sampler = gpu_sampler(tf, device)
+        sampler = gpu_sampler(tf, strategy_devices(strategy, device))
         watcher = sampler if isinstance(sampler, telemetry.Sampler) else None
         recorder = timing.EpochRecorder(
             lambda: devices.synchronize(tf),
@@ -326,11 +358,14 @@ def fit(
     return recorded
 
 
-def gpu_sampler(tf: Any, device: str) -> telemetry.Sampler | telemetry.RunTelemetry | None:
-    """The telemetry sampler of a run on a GPU (or why there is none); None on the CPU."""
-    if "GPU" not in device.upper():
+def gpu_sampler(
+    tf: Any, devices_used: Sequence[str]
+) -> telemetry.Sampler | telemetry.RunTelemetry | None:
+    """The telemetry sampler of a run on GPUs (or why there is none); None on the CPU."""
+    gpus = [name for name in devices_used if "GPU" in name.upper()]
+    if not gpus:
         return None
-    return telemetry.sampler_for_devices(tf, [device])
+    return telemetry.sampler_for_devices(tf, gpus)
 
 
 @dataclass
@@ -364,6 +399,7 @@ def collect(
     plan: TrainPlan,
     recorded: Recorded,
     device: str,
+    strategy: Any | None = None,
 ) -> TrainResult:
     """The timed epochs and windows and the held-out accuracy as a ``TrainResult``."""
     train_images = int(data.x_train.shape[0])
@@ -407,9 +443,37 @@ def collect(
         preprocessing=tuple(prepared.preprocessing),
         fallback_reason=ds.fallback_reason,
         windows=tuple(windows),
-        arrangement=runtime_arrangement(),
+        arrangement={**runtime_arrangement(), **run_arrangement(keras_model, strategy, device)},
         telemetry=recorded.telemetry,
+        precision=precision_in_force(),
+        tf32=tf32_in_force(),
+        jit_compile=bool(getattr(keras_model, "jit_compile", False)),
+        strategy=plan.strategy if strategy is not None else None,
+        devices=strategy_devices(strategy, device),
     )
+
+
+def run_arrangement(keras_model: Any, strategy: Any | None, device: str) -> dict[str, object]:
+    """What of the run's own set-up changes its timing: recorded only when not the default
+    (several replicas, XLA on), so that baselines measured before still match."""
+    extra: dict[str, object] = {}
+    replicas = len(strategy_devices(strategy, device))
+    if replicas > 1:
+        extra["replicas"] = replicas
+    if getattr(keras_model, "jit_compile", False):
+        extra["xla"] = True
+    return extra
+
+
+def tf32_in_force() -> bool:
+    """Whether TensorFlow multiplies float32 matrices in TF32 now."""
+    return bool(import_tensorflow().config.experimental.tensor_float_32_execution_enabled())
+
+
+def precision_in_force() -> str:
+    """``tf32`` for the float32 policy with TF32 on, else the Keras policy's name."""
+    policy = str(import_keras().mixed_precision.global_policy().name)
+    return "tf32" if policy == "float32" and tf32_in_force() else policy
 
 
 def _at(values: list[float], index: int) -> float | None:

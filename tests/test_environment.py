@@ -183,3 +183,22 @@ def test_missing_gpu_message_names_what_was_looked_for() -> None:
     assert "tf.config.list_physical_devices('GPU') returned []" in stdout
     assert "CUDA_VISIBLE_DEVICES is '7'" in stdout
     assert "pip install 'pytest-cnnperf[gpu]'" in stdout
+
+
+def test_cuda_and_cudnn_versions_come_from_tensorflows_build_info(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The build information is TensorFlow's own dictionary; a stand-in module
+    # gives what a CUDA wheel's gives.
+    tf = types.ModuleType("tensorflow")
+    tf.sysconfig = types.SimpleNamespace(  # type: ignore[attr-defined]
+        get_build_info=lambda: {
+            "cuda_version": "12.5.1",
+            "cudnn_version": "9",
+            "is_cuda_build": True,
+        }
+    )
+    monkeypatch.setitem(sys.modules, "tensorflow", tf)
+    monkeypatch.setitem(sys.modules, "pynvml", _fake_pynvml(["NVIDIA L4"]))
+    software = environment.software_fingerprint(gpu=True)
+    assert (software["cuda"], software["cudnn"], software["driver"]) == ("12.5.1", "9", "550.54.15")

@@ -652,7 +652,9 @@ def _judge_value(
 
 
 #: The fields of an arrangement that must match for timings to be compared.
-ARRANGEMENT_FIELDS = ("cores", "threads", "workers")
+#: ``replicas`` (a mirrored strategy's devices) and ``xla`` are recorded only
+#: when not the default (one device, XLA off), so that older baselines still match.
+ARRANGEMENT_FIELDS = ("cores", "threads", "workers", "replicas", "xla")
 
 
 def arrangement_of(timing: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -666,7 +668,11 @@ def describe_arrangement(arrangement: Mapping[str, Any]) -> str:
     if not arrangement:
         return "not recorded"
     return ", ".join(
-        f"{arrangement[name]} {name}" for name in ARRANGEMENT_FIELDS if name in arrangement
+        ("XLA on" if arrangement[name] else "XLA off")
+        if name == "xla"
+        else f"{arrangement[name]} {name}"
+        for name in ARRANGEMENT_FIELDS
+        if name in arrangement
     )
 
 
