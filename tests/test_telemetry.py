@@ -592,3 +592,79 @@ def test_the_session_says_each_telemetry_problem_once() -> None:
         "GPU telemetry is off: the NVIDIA driver is not loaded (NVML error 9, Driver Not "
         "Loaded); check that nvidia-smi lists the GPUs."
     ]
+
+
+def test_telemetry_metrics_take_no_tolerance() -> None:
+    import argparse
+
+    from pytest_cnnperf.baselines.tolerances import Tolerances, known_settings, parse_tolerances
+    from pytest_cnnperf.metrics import MetricRegistry
+
+    registry = MetricRegistry()
+    assert set(Tolerances.defaults(registry).limits) == {"step_time", "accuracy", "layer_seconds"}
+    assert "tolerance_gpu_utilization" not in known_settings(registry)
+    assert set(parse_tolerances("20%", registry).limits) == {"step_time", "layer_seconds"}
+    with pytest.raises(argparse.ArgumentTypeError) as raised:
+        parse_tolerances("gpu_utilization=5", registry)
+    assert str(raised.value) == (
+        "expected metric names among step_time, accuracy, layer_seconds, got "
+        "'gpu_utilization', which is recorded but never judged (GPU telemetry), so it takes "
+        "no tolerance"
+    )
+
+
+def test_a_tensorflow_that_cannot_describe_its_gpus_is_one_message(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def fails(tf: object) -> dict[str, str]:
+        raise RuntimeError("device_lib failed")
+
+    monkeypatch.setattr(telemetry, "device_descriptions", fails)
+    monkeypatch.delitem(telemetry._DESCRIPTIONS, "gpus", raising=False)
+    result = telemetry.sampler_for_devices(None, ["/device:GPU:0"])  # type: ignore[arg-type]
+    assert isinstance(result, telemetry.RunTelemetry)
+    assert result.error == (
+        "GPU telemetry is off: TensorFlow did not describe its GPUs (device_lib failed)."
+    )
+
+
+def test_telemetry_is_stored_in_the_baseline_and_never_judged(tmp_path: object) -> None:
+    from datetime import datetime, timezone
+    from pathlib import Path
+
+    from pytest_cnnperf.baselines import Figures, HardwareKey, compare, store
+    from pytest_cnnperf.baselines.tolerances import Tolerances
+    from pytest_cnnperf.metrics import MetricRegistry
+
+    registry = MetricRegistry()
+    key = HardwareKey("gpu", "NVIDIA H200", 1, "float32")
+    path = Path(str(tmp_path)) / "gpu.json"
+
+    def figures(utilization: float, memory: float) -> Figures:
+        return Figures(
+            node_id="t.py::a",
+            model="m",
+            dataset="d",
+            batch_size=8,
+            data_source="synthetic",
+            samples={
+                "accuracy": (0.9,),
+                "gpu_utilization": (utilization, utilization + 1),
+                "gpu_memory_peak": (memory, memory),
+            },
+            timing=None,
+        )
+
+    accepted = store.Accepted(figures(95.0, 3.0), Tolerances.defaults(registry))
+    store.update_baselines(
+        path, key, [accepted], registry, reason=None, who="test", now=datetime.now(timezone.utc)
+    )
+    entry = store.load_baselines(path, key, registry).entries["t.py::a"]
+    assert entry.figures.samples["gpu_utilization"] == (95.0, 96.0)
+    assert entry.figures.samples["gpu_memory_peak"] == (3.0, 3.0)
+    # Half the utilization and four times the memory: recorded, no verdict on them.
+    judged = compare(
+        figures(40.0, 12.0), entry, Tolerances.defaults(registry), registry, software_now={}
+    )
+    assert [m.metric.name for m in judged.metrics] == ["accuracy"]
+    assert judged.current is not None and judged.current["gpu_utilization"] == 40.5
