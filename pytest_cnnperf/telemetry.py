@@ -256,7 +256,10 @@ class GpuTelemetry:
     is None and named in ``unsupported``. ``throttle_shares`` gives, per
     throttle reason (``THROTTLE_REASONS``), the share of samples in which it
     was active; ``other_processes`` the process ids NVML listed as computing
-    on the GPU besides this one.
+    on the GPU besides this one. In a container NVML may list the host's
+    process ids, where this process has another: ``foreign_pids`` is then
+    True, and ``other_processes`` holds every id of a sample that listed more
+    than one process (one of them is this one, the others are not).
     """
 
     pci_bus_id: str
@@ -276,6 +279,7 @@ class GpuTelemetry:
     throttle_shares: Mapping[str, float] = field(default_factory=dict)
     other_processes: tuple[int, ...] = ()
     unsupported: tuple[str, ...] = ()
+    foreign_pids: bool = False
 
     @property
     def label(self) -> str:
@@ -292,7 +296,14 @@ class GpuTelemetry:
         if throttled:
             listed = ", ".join(f"{r} in {s:.0%} of samples" for r, s in sorted(throttled.items()))
             found.append(f"clocks throttled on the {self.label}: {listed}")
-        if self.other_processes:
+        if self.other_processes and self.foreign_pids:
+            pids = ", ".join(str(pid) for pid in self.other_processes)
+            found.append(
+                f"another process used the {self.label}: NVML listed processes {pids} at "
+                "once, ids of another PID namespace (a container), so one is this process "
+                "and the others are not"
+            )
+        elif self.other_processes:
             pids = ", ".join(str(pid) for pid in self.other_processes)
             found.append(f"another process used the {self.label} (pid {pids})")
         utilization = self.utilization_mean_percent
@@ -312,6 +323,7 @@ class GpuTelemetry:
             "throttle_shares": dict(self.throttle_shares),
             "other_processes": list(self.other_processes),
             "unsupported": list(self.unsupported),
+            "foreign_pids": self.foreign_pids,
         }
 
     @classmethod
@@ -324,6 +336,7 @@ class GpuTelemetry:
             throttle_shares=dict(data.get("throttle_shares", {})),
             other_processes=tuple(data.get("other_processes", ())),
             unsupported=tuple(data.get("unsupported", ())),
+            foreign_pids=bool(data.get("foreign_pids", False)),
         )
 
 
@@ -402,6 +415,7 @@ class _Series:
         self.values: dict[str, list[float]] = {}
         self.reasons: dict[str, int] = {}
         self.others: set[int] = set()
+        self.foreign = False
         self.unsupported: set[str] = set()
 
     def add(self, name: str, value: float) -> None:
@@ -436,6 +450,7 @@ class _Series:
                 reason: hits / self.count for reason, hits in self.reasons.items() if self.count
             },
             other_processes=tuple(sorted(self.others)),
+            foreign_pids=self.foreign,
             unsupported=tuple(sorted(self.unsupported)),
         )
 
@@ -524,12 +539,13 @@ class Sampler:
         dropped: it would describe the idle time between windows.
         """
         nvml = self._nvml
-        taken: list[tuple[_Series, dict[str, float], list[str], set[int], set[str]]] = []
+        taken: list[tuple[_Series, dict[str, float], list[str], set[int], set[str], bool]] = []
         try:
             for series in self._series:
                 values: dict[str, float] = {}
                 reasons: list[str] = []
                 others: set[int] = set()
+                foreign = False
                 unsupported: set[str] = set()
                 handle = series.device.handle
                 reads = _reads(nvml, handle)
@@ -550,23 +566,35 @@ class Sampler:
                         reasons = [text for bit, text in THROTTLE_REASONS.items() if bits & bit]
                 if "processes" not in series.unsupported:
                     listed = self._read_processes(handle, unsupported)
-                    others = {pid for pid in listed if pid not in self._own}
-                taken.append((series, values, reasons, others, unsupported))
+                    others, foreign = self._others(listed)
+                taken.append((series, values, reasons, others, unsupported, foreign))
         except _NvmlFailed as failed:
             self.error = failed.message
             return False
         if only_if_active and not self._active.is_set():
             return True
         with self._lock:
-            for series, values, reasons, others, unsupported in taken:
+            for series, values, reasons, others, unsupported, foreign in taken:
                 series.count += 1
                 for name, value in values.items():
                     series.add(name, value)
                 for reason in reasons:
                     series.reasons[reason] = series.reasons.get(reason, 0) + 1
                 series.others |= others
+                series.foreign = series.foreign or (foreign and bool(others))
                 series.unsupported |= unsupported
         return True
+
+    def _others(self, listed: list[int]) -> tuple[set[int], bool]:
+        """The other processes among ``listed``, and whether the ids were foreign.
+
+        This process trains on the GPU while it is sampled, so NVML lists it;
+        when none of the ids is this process's, they come from another PID
+        namespace, and only a second process at once proves another one.
+        """
+        if self._own.intersection(listed) or not listed:
+            return {pid for pid in listed if pid not in self._own}, False
+        return (set(listed) if len(set(listed)) > 1 else set()), True
 
     def _read(self, read: Callable[[], float], name: str, unsupported: set[str]) -> float | None:
         try:

@@ -152,6 +152,20 @@ def test_another_process_on_the_gpu_is_a_disturbance_and_ours_is_not() -> None:
     ]
 
 
+def test_in_a_container_one_foreign_pid_is_this_process() -> None:
+    # NVML lists host process ids, none of them ours: one process is this one.
+    alone = _sampler([FakeGpu(name="NVIDIA L4", processes=[91234])])
+    alone.sample()
+    assert alone.summary().disturbances() == []
+    shared = _sampler([FakeGpu(name="NVIDIA L4", processes=[91234, 91300])])
+    shared.sample()
+    assert shared.summary().disturbances() == [
+        "another process used the NVIDIA L4 at PCI 0000:07:00.0: NVML listed processes "
+        "91234, 91300 at once, ids of another PID namespace (a container), so one is this "
+        "process and the others are not"
+    ]
+
+
 def test_low_utilization_is_a_starved_gpu() -> None:
     sampler = _sampler([FakeGpu(name="NVIDIA L4", utilization=[20, 30])])
     sampler.sample()
