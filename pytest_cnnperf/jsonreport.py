@@ -379,7 +379,31 @@ class _Checker:
             "device": self.text(*self.get(raw, where, "device")),
             "preprocessing": self.texts(*self.get(raw, where, "preprocessing")),
             "fallback_reason": self.optional_text(*self.get(raw, where, "fallback_reason")),
+            **self.gpu_fields(where, raw),
         }
+
+    def gpu_fields(self, where: str, raw: Mapping[str, Any]) -> dict[str, Any]:
+        """What was in force and the GPU telemetry (docs/gpu.md); absent from older files."""
+        found: dict[str, Any] = {}
+        for key in ("precision", "strategy"):
+            if key in raw:
+                found[key] = self.optional_text(f"{where}.{key}", raw[key])
+        for key in ("tf32", "jit_compile"):
+            if key in raw and raw[key] is not None:
+                found[key] = self.boolean(f"{where}.{key}", raw[key])
+        if "devices" in raw:
+            found["devices"] = self.texts(f"{where}.devices", raw["devices"])
+        if raw.get("telemetry") is not None:
+            at = f"{where}.telemetry"
+            block = self.mapping(at, raw["telemetry"])
+            gpus_at, gpus = self.get(block, at, "gpus")
+            for i, gpu in enumerate(self.items(gpus_at, gpus)):
+                item = self.mapping(f"{gpus_at}[{i}]", gpu)
+                self.text(*self.get(item, f"{gpus_at}[{i}]", "pci_bus_id"))
+                self.integer(*self.get(item, f"{gpus_at}[{i}]", "samples"), minimum=0)
+            self.optional_text(*self.get(block, at, "error"))
+            found["telemetry"] = block
+        return found
 
     def accuracy_check(self, where: str, value: object) -> dict[str, Any]:
         raw = self.mapping(where, value)
@@ -465,6 +489,8 @@ class _Checker:
             "notes": self.texts(*self.get(raw, where, "notes")),
             "current": None if current is None else self.figures(current_at, current),
             "baseline": provenance,
+            # Absent from files written before GPU telemetry (docs/gpu.md).
+            "disturbances": self.texts(f"{where}.disturbances", raw.get("disturbances", [])),
         }
 
     def test(self, where: str, value: object) -> dict[str, Any]:

@@ -682,3 +682,62 @@ def test_telemetry_is_stored_in_the_baseline_and_never_judged(tmp_path: object) 
     )
     assert [m.metric.name for m in judged.metrics] == ["accuracy"]
     assert judged.current is not None and judged.current["gpu_utilization"] == 40.5
+
+
+def test_a_results_file_gives_the_telemetry_and_settings_back(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from pytest_cnnperf import jsonreport
+    from pytest_cnnperf.metrics import MetricRegistry
+    from pytest_cnnperf.outcome import TestOutcome
+    from pytest_cnnperf.results import TrainResult
+
+    run = TrainResult(
+        model="m",
+        dataset="d",
+        data_source="synthetic",
+        params=1,
+        batch_size=8,
+        epochs=(),
+        accuracy=None,
+        test_images=0,
+        device="/device:GPU:0",
+        telemetry=_telemetry(88.0, 3 * 2**30),
+        precision="tf32",
+        tf32=True,
+        jit_compile=False,
+        strategy="mirrored",
+        devices=("/device:GPU:0", "/device:GPU:1"),
+    )
+    registry = MetricRegistry()
+    outcome = TestOutcome("t.py::test").with_run(run)
+    document = jsonreport.document_for([outcome], registry, environment={}, interrupted=False)
+    path = Path(str(tmp_path)) / "results.json"
+    path.write_text(jsonreport.serialize(document))
+    (again,) = jsonreport.load_results(path, registry).outcomes
+    assert again.runs[0] == run
+
+
+def test_a_results_file_with_a_bad_telemetry_block_names_the_field(tmp_path: object) -> None:
+    import json
+    from pathlib import Path
+
+    from pytest_cnnperf import jsonreport
+    from pytest_cnnperf.metrics import MetricRegistry
+    from pytest_cnnperf.outcome import TestOutcome
+    from pytest_cnnperf.results import TrainResult
+
+    run = TrainResult("m", "d", "synthetic", 1, 8, (), None, 0, "/device:GPU:0")
+    registry = MetricRegistry()
+    document = jsonreport.document_for(
+        [TestOutcome("t.py::test").with_run(run)], registry, environment={}, interrupted=False
+    )
+    document["tests"][0]["runs"][0]["telemetry"] = {"gpus": [{"pci_bus_id": 7}], "error": None}
+    path = Path(str(tmp_path)) / "results.json"
+    path.write_text(json.dumps(document))
+    with pytest.raises(jsonreport.ResultsError) as raised:
+        jsonreport.load_results(path, registry)
+    assert str(raised.value) == (
+        f"Expected tests[0].runs[0].telemetry.gpus[0].pci_bus_id in the results file {path} "
+        "to be a string. Received: tests[0].runs[0].telemetry.gpus[0].pci_bus_id=7."
+    )
