@@ -441,8 +441,9 @@ class _Checker:
         raw = self.mapping(where, value)
         at, metric_name = self.get(raw, where, "metric")
         metric = self.registry.get(metric_name) if isinstance(metric_name, str) else None
-        if metric is None or metric.name != metric_name:
-            names = ", ".join(self.registry.names())
+        if metric is None or metric.name != metric_name or not metric.judged:
+            # Only a judged metric is ever compared (telemetry is recorded, never judged).
+            names = ", ".join(m.name for m in self.registry if m.judged)
             self.fail(at, f"the name of a metric of this session ({names})", metric_name)
         if metric_name != name:
             self.fail(at, f"{name!r}, the name it is listed under", metric_name)
