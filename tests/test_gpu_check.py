@@ -204,4 +204,28 @@ def test_the_sessions_test_file_collects(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_gpu_check=gpu_check.TEST_FILE)
     result = pytester.runpytest_subprocess("--collect-only", "-q")
     assert result.ret == 0
-    result.stdout.fnmatch_lines(["*test_resnet20[[]resnet20_v1-synthetic[]]*"])
+    result.stdout.fnmatch_lines(["*test_resnet20_v1[[]resnet20_v1-synthetic[]]*"])
+
+
+def test_the_two_sessions_run_and_are_read_on_cpu(tmp_path: Path) -> None:
+    # The sessions' harness (plugin found, results written and read back) with a
+    # tiny LeNet-5 on CPU: on a GPU the same code runs with --cnnperf-gpu.
+    gpu_check = _load()
+    tiny = gpu_check.TEST_TEMPLATE.format(
+        model="lenet5",
+        train_size=256,
+        test_size=64,
+        input_shape=(28, 28, 1),
+        epochs=1,
+        batch_size=64,
+    )
+    check, document = gpu_check.check_sessions(
+        tmp_path, test_file=tiny, options=("--cnnperf-windows=2", "--cnnperf-confirm=off")
+    )
+    assert (tmp_path / "accept.json").exists() and (tmp_path / "compare.json").exists()
+    assert check.detail.startswith("second session judged ")
+    assert check.figures["verdict"] in ("pass", "unstable", "improved", "regressed")
+    # On CPU there is no telemetry, and the layers come from host events: both say so.
+    assert gpu_check.check_telemetry(document).detail == "the run carries no telemetry block"
+    layers = gpu_check.check_layers(document)
+    assert layers.status == "fail" and "attributed from host events" in layers.detail
