@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import json
 import math
 import os
@@ -104,15 +105,29 @@ class Backend:
     module: Any = None
 
 
+def _installed(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ValueError, ImportError):  # a None entry in sys.modules: import blocked
+        return False
+
+
 def find_backend() -> Backend:
     """TensorFlow first (pytest-cnnperf trains with it), then JAX, then PyTorch."""
     missing = []
     for name in ("tensorflow", "jax", "torch"):
+        if name not in sys.modules and not _installed(name):
+            missing.append(name)
+            continue
         try:
             if name == "tensorflow":
-                from pytest_cnnperf.backend import import_tensorflow
-
-                module = import_tensorflow()
+                try:
+                    # Quietly, the way the plugin imports it (needs pytest too).
+                    from pytest_cnnperf.backend import import_tensorflow
+                except ImportError:
+                    module = importlib.import_module(name)
+                else:
+                    module = import_tensorflow()
             else:
                 module = importlib.import_module(name)
         except ImportError:

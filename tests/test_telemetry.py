@@ -741,3 +741,35 @@ def test_a_results_file_with_a_bad_telemetry_block_names_the_field(tmp_path: obj
         f"Expected tests[0].runs[0].telemetry.gpus[0].pci_bus_id in the results file {path} "
         "to be a string. Received: tests[0].runs[0].telemetry.gpus[0].pci_bus_id=7."
     )
+
+
+def test_the_session_makes_a_regression_on_a_throttled_gpu_unstable() -> None:
+    from pytest_cnnperf.outcome import TestOutcome
+    from pytest_cnnperf.results import TrainResult
+    from pytest_cnnperf.session import CnnperfSession
+
+    hot = telemetry.RunTelemetry(
+        gpus=(
+            telemetry.GpuTelemetry(
+                "0000:07:00.0",
+                "NVIDIA L4",
+                20,
+                utilization_mean_percent=99.0,
+                throttle_shares={"thermal slowdown (hardware)": 0.4},
+            ),
+        )
+    )
+    run = TrainResult("m", "d", "synthetic", 1, 8, (), None, 0, "/device:GPU:0", telemetry=hot)
+    outcome = TestOutcome("t.py::test").with_run(run)
+    comparison = Comparison(
+        "t.py::test",
+        Verdict.REGRESSED,
+        metrics=(_compared(MetricTolerance(STEP_TIME, 0.05), Verdict.REGRESSED),),
+    )
+    session = CnnperfSession(None, None)  # type: ignore[arg-type]  # no pytest needed here
+    judged = session._discount_disturbed(outcome, comparison)
+    assert judged.verdict is Verdict.UNSTABLE
+    assert judged.disturbances == (
+        "clocks throttled on the NVIDIA L4 at PCI 0000:07:00.0: thermal slowdown (hardware) "
+        "in 40% of samples",
+    )
