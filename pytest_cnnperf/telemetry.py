@@ -600,7 +600,7 @@ class Sampler:
         try:
             return read()
         except Exception as exc:
-            if getattr(exc, "value", None) == NVML_ERROR_NOT_SUPPORTED:
+            if getattr(exc, "value", None) in _NOT_HERE:
                 unsupported.add(name)
                 return None
             raise _NvmlFailed(nvml_problem(exc)) from None
@@ -609,10 +609,16 @@ class Sampler:
         try:
             return [int(p.pid) for p in self._nvml.nvmlDeviceGetComputeRunningProcesses(handle)]
         except Exception as exc:
-            if getattr(exc, "value", None) in (NVML_ERROR_NOT_SUPPORTED, NVML_ERROR_NO_PERMISSION):
+            if getattr(exc, "value", None) in (*_NOT_HERE, NVML_ERROR_NO_PERMISSION):
                 unsupported.add("processes")
                 return []
             raise _NvmlFailed(nvml_problem(exc)) from None
+
+
+#: A figure this GPU or driver does not give: left out, named in ``unsupported``.
+#: FUNCTION_NOT_FOUND is a driver older than the binding's function (the
+#: clocks-event reasons and the v3 process list need driver 535 and newer).
+_NOT_HERE = (NVML_ERROR_NOT_SUPPORTED, NVML_ERROR_FUNCTION_NOT_FOUND)
 
 
 class _NvmlFailed(Exception):
@@ -659,9 +665,16 @@ def _reads(nvml: ModuleType, handle: Any) -> dict[str, Callable[[], float]]:
 def _clocks_event_reasons(nvml: ModuleType, handle: Any) -> int:
     """The current clocks-event reasons (named throttle reasons before driver 535)."""
     read = getattr(nvml, "nvmlDeviceGetCurrentClocksEventReasons", None)
-    if read is None:
-        read = nvml.nvmlDeviceGetCurrentClocksThrottleReasons
-    return int(read(handle))
+    if read is not None:
+        try:
+            return int(read(handle))
+        except Exception as exc:
+            older = getattr(nvml, "nvmlDeviceGetCurrentClocksThrottleReasons", None)
+            if getattr(exc, "value", None) != NVML_ERROR_FUNCTION_NOT_FOUND or older is None:
+                raise
+            # A driver before 535 has only the older name of the same reasons.
+            return int(older(handle))
+    return int(nvml.nvmlDeviceGetCurrentClocksThrottleReasons(handle))
 
 
 def open_sampler(

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import pytest
 from fake_nvml import (
     NVML_ERROR_DRIVER_NOT_LOADED,
+    NVML_ERROR_FUNCTION_NOT_FOUND,
     NVML_ERROR_GPU_IS_LOST,
     NVML_ERROR_LIBRARY_NOT_FOUND,
     NVML_ERROR_NO_PERMISSION,
@@ -188,6 +189,28 @@ def test_a_figure_the_gpu_does_not_report_is_left_out_not_an_error() -> None:
     assert summary.gpus[0].utilization_mean_percent == 95
     # Asked once, then no more: NOT_SUPPORTED does not change during a run.
     assert gpu.reads.get("nvmlDeviceGetPowerUsage", 0) == 0
+
+
+def test_a_driver_older_than_the_binding_leaves_figures_out_not_an_error() -> None:
+    # Before driver 535 the clocks-event reasons and the v3 process list are
+    # missing functions: the older name of the reasons is used, processes are left out.
+    gpu = FakeGpu(
+        fails={
+            "nvmlDeviceGetCurrentClocksEventReasons": NVML_ERROR_FUNCTION_NOT_FOUND,
+            "nvmlDeviceGetComputeRunningProcesses": NVML_ERROR_FUNCTION_NOT_FOUND,
+        }
+    )
+    fake = make_fake_nvml([gpu])
+    fake.nvmlDeviceGetCurrentClocksThrottleReasons = (  # type: ignore[attr-defined]
+        lambda handle: 0x40
+    )
+    fake.nvmlInit()  # type: ignore[attr-defined]
+    sampler = telemetry.Sampler(fake, telemetry.nvml_devices(fake))
+    assert sampler.sample()
+    summary = sampler.summary()
+    assert summary.error is None
+    assert summary.gpus[0].throttle_shares == {"thermal slowdown (hardware)": 1.0}
+    assert summary.gpus[0].unsupported == ("processes",)
 
 
 def test_a_gpu_lost_while_sampling_ends_the_sampling_with_its_message() -> None:
