@@ -208,9 +208,15 @@ TEST_FILE = TEST_TEMPLATE.format(
     batch_size=256,
 )
 #: How the sessions run on the GPU: synthetic data needs --cnnperf-data=auto
-#: there (the GPU profile asks for real files by default), and a verdict other
-#: than 'unstable' needs three runs a side (docs/baselines.md).
-GPU_OPTIONS = ("--cnnperf-gpu", "--cnnperf-data=auto", "--cnnperf-repeats=3")
+#: there (the GPU profile asks for real files by default), a verdict other than
+#: 'unstable' needs three runs a side (docs/baselines.md), and no confirmation
+#: run, so that a regression cannot double the second session's time.
+GPU_OPTIONS = (
+    "--cnnperf-gpu",
+    "--cnnperf-data=auto",
+    "--cnnperf-repeats=3",
+    "--cnnperf-confirm=off",
+)
 
 
 def _plugin_arguments() -> list[str]:
