@@ -41,6 +41,8 @@ def accept_command(cfg: CnnperfConfig, *node_ids: str) -> str:
         parts.append("--cnnperf-gpu")
     if cfg.precision != "float32":
         parts.append(f"--cnnperf-precision={cfg.precision}")
+    if getattr(cfg, "jit", False):
+        parts.append("--cnnperf-jit=on")
     default_dir = (cfg.rootdir / DEFAULT_BASELINE_DIR).resolve()
     if cfg.baseline_dir.resolve() != default_dir:
         parts.append(f"--cnnperf-baseline-dir={cfg.baseline_dir}")

@@ -54,8 +54,9 @@ def quiet_stderr() -> Iterator[None]:
 
 def import_tensorflow() -> ModuleType:
     """Import TensorFlow without its start-up notices; return the module."""
-    if "tensorflow" in sys.modules:
-        loaded: ModuleType = sys.modules["tensorflow"]
+    # None in sys.modules blocks an import: ``import tensorflow`` below raises then.
+    loaded = sys.modules.get("tensorflow")
+    if loaded is not None:
         return loaded
     for name, value in _LOG_LEVEL_VARIABLES.items():
         os.environ.setdefault(name, value)
@@ -74,8 +75,8 @@ def import_tensorflow() -> ModuleType:
 
 def import_keras() -> ModuleType:
     """Import Keras (TensorFlow backend unless KERAS_BACKEND says otherwise)."""
-    if "keras" in sys.modules:
-        loaded: ModuleType = sys.modules["keras"]
+    loaded = sys.modules.get("keras")
+    if loaded is not None:
         return loaded
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     if os.environ["KERAS_BACKEND"] == "tensorflow":

@@ -59,6 +59,8 @@ class CnnperfConfig:
     confirm: bool = True
     #: Per-layer timing after the timed windows (``--cnnperf-layers``); docs/layers.md.
     layers: bool = True
+    #: XLA compilation of the train step (``--cnnperf-jit``).
+    jit: bool = False
 
     @property
     def device_kind(self) -> str:
@@ -124,6 +126,7 @@ class CnnperfConfig:
             history_path=_path(values["cnnperf_history"], invocation_dir),
             confirm=values["cnnperf_confirm"] is not False,
             layers=values["cnnperf_layers"] != "off",
+            jit=values["cnnperf_jit"] is True,
         )
         if cfg.update_interrupted and not cfg.update_baselines:
             raise pytest.UsageError(

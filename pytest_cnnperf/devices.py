@@ -2,9 +2,13 @@
 
 Without ``--cnnperf-gpu`` every GPU is hidden from TensorFlow before its
 runtime starts, so CPU figures never mix with GPU ones even on a GPU machine.
-With it, each process trains on one device: the index given by
-``--cnnperf-device``, or under xdist worker ``gwN`` device ``N mod count``, so
-parallel workers do not share a GPU.
+With it, under ``pytest -n N`` worker ``gwI`` sees only GPU ``I`` (pinned
+before TensorFlow's runtime starts, so it never opens a context on another
+worker's GPU), and more workers than GPUs are refused at start
+(``too_many_workers``): two workers on one GPU would time each other.
+``--cnnperf-device`` picks one GPU for a process. A single process without it
+sees every GPU, trains on the first, and a test can spread its training over
+several with ``strategy="mirrored"`` (memory growth is on for each).
 """
 
 from __future__ import annotations
@@ -45,12 +49,35 @@ def worker_index(worker_id: str | None) -> int:
     return 0
 
 
+def too_many_workers(workers: object, gpus: int) -> str | None:
+    """The usage error for ``-n workers`` with fewer GPUs, or None when each has its own."""
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers <= gpus:
+        return None
+    return (
+        f"argument -n: expected at most {gpus} xdist worker{'s' if gpus != 1 else ''} with "
+        f"--cnnperf-gpu, one per GPU TensorFlow sees (workers sharing a GPU time each "
+        f"other), got {workers}"
+    )
+
+
 def choose_index(requested: int | None, worker_id: str | None, count: int, kind: str) -> int:
-    """Pick the device index for this process among ``count`` devices."""
+    """Pick the device index for this process among ``count`` devices.
+
+    Under xdist (``worker_id`` ``gwI``) without a requested index, worker
+    ``I`` gets device ``I``; a worker beyond the devices is a ``DeviceError``.
+    """
     if count < 1:
         raise DeviceError(f"No {kind.upper()} device is visible to TensorFlow.")
     if requested is None:
-        return worker_index(worker_id) % count
+        index = worker_index(worker_id)
+        if index >= count:
+            raise DeviceError(
+                f"xdist worker {worker_id} would train on {kind.upper()}:{index}, but "
+                f"TensorFlow sees {count} {kind.upper()} device{'s' if count != 1 else ''}: "
+                f"each worker needs its own. Expected at most {count} workers. "
+                f"Received: worker_id={worker_id!r}"
+            )
+        return index
     if requested >= count:
         raise DeviceError(
             f"--cnnperf-device {requested} asks for {kind.upper()}:{requested}, but "
@@ -84,10 +111,14 @@ def pin(tf: ModuleType, *, gpu: bool, requested: int | None, worker_id: str | No
         return Placement(cpus[index].name, "cpu", index, len(cpus))
     gpus = tf.config.list_physical_devices("GPU")
     index = choose_index(requested, worker_id, len(gpus), "gpu")
-    chosen = gpus[index]
-    tf.config.set_visible_devices([chosen], "GPU")
-    # Grow memory on demand so that other processes on the machine keep theirs.
-    tf.config.experimental.set_memory_growth(chosen, True)
+    # One process alone (no xdist, no --cnnperf-device) keeps every GPU, for a
+    # mirrored strategy; it trains on the first unless a test says otherwise.
+    alone = worker_id is None and requested is None
+    chosen = gpus if alone else [gpus[index]]
+    tf.config.set_visible_devices(chosen, "GPU")
+    for gpu in chosen:
+        # Grow memory on demand so that other processes on the machine keep theirs.
+        tf.config.experimental.set_memory_growth(gpu, True)
     logical = tf.config.list_logical_devices("GPU")
     return Placement(logical[0].name, "gpu", index, len(gpus))
 

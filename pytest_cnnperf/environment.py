@@ -16,8 +16,9 @@ import contextlib
 import os
 import platform
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from importlib import metadata
 from typing import Any
 
@@ -41,11 +42,18 @@ def package_version(candidates: tuple[str, ...]) -> str | None:
 
 @dataclass(frozen=True)
 class GpuInfo:
-    """One GPU as NVML reports it."""
+    """One GPU as NVML reports it.
+
+    ``compute_capability`` is ``"8.0"`` for an A100; None when the driver
+    does not say. ``pci_bus_id`` is normalized (``0000:07:00.0``): the key
+    that matches it to TensorFlow's device (see ``telemetry``).
+    """
 
     index: int
     name: str
     memory_total_bytes: int
+    compute_capability: str | None = None
+    pci_bus_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -62,16 +70,35 @@ def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def _optional(read: Callable[[], Any]) -> Any:
+    """A figure some drivers do not report (NVML_ERROR_NOT_SUPPORTED): None then."""
+    from pytest_cnnperf.telemetry import NVML_ERROR_NOT_SUPPORTED
+
+    try:
+        return read()
+    except Exception as exc:
+        if getattr(exc, "value", None) == NVML_ERROR_NOT_SUPPORTED:
+            return None
+        raise
+
+
 def nvml_report() -> NvmlReport:
-    """Ask NVML for the GPUs and driver; never raises, reports the error instead."""
+    """Ask NVML for the GPUs and driver; never raises, reports the error instead.
+
+    The error is ``telemetry.nvml_problem``'s sentence for its cause (no
+    pynvml, no library, no driver, no permission, ...), the same one the
+    telemetry of each run gives, so that the summary says it once.
+    """
+    from pytest_cnnperf.telemetry import normalize_pci_bus_id, nvml_problem
+
     try:
         import pynvml
     except ImportError as exc:
-        return NvmlReport((), None, None, error=f"pynvml is not installed ({exc})")
+        return NvmlReport((), None, None, error=nvml_problem(exc))
     try:
         pynvml.nvmlInit()
     except Exception as exc:  # pynvml raises NVMLError subclasses per failure
-        return NvmlReport((), None, None, error=f"NVML could not start: {exc}")
+        return NvmlReport((), None, None, error=nvml_problem(exc))
     try:
         driver = _text(pynvml.nvmlSystemGetDriverVersion())
         cuda_raw = int(pynvml.nvmlSystemGetCudaDriverVersion())
@@ -80,10 +107,20 @@ def nvml_report() -> NvmlReport:
         for index in range(int(pynvml.nvmlDeviceGetCount())):
             handle = pynvml.nvmlDeviceGetHandleByIndex(index)
             memory = pynvml.nvmlDeviceGetMemoryInfo(handle)
-            gpus.append(GpuInfo(index, _text(pynvml.nvmlDeviceGetName(handle)), int(memory.total)))
+            capability = _optional(partial(pynvml.nvmlDeviceGetCudaComputeCapability, handle))
+            pci = _optional(partial(pynvml.nvmlDeviceGetPciInfo, handle))
+            gpus.append(
+                GpuInfo(
+                    index,
+                    _text(pynvml.nvmlDeviceGetName(handle)),
+                    int(memory.total),
+                    None if capability is None else f"{capability[0]}.{capability[1]}",
+                    None if pci is None else normalize_pci_bus_id(pci.busId),
+                )
+            )
         return NvmlReport(tuple(gpus), driver, cuda)
     except Exception as exc:
-        return NvmlReport((), None, None, error=f"NVML query failed: {exc}")
+        return NvmlReport((), None, None, error=nvml_problem(exc))
     finally:
         with contextlib.suppress(Exception):
             pynvml.nvmlShutdown()
@@ -173,7 +210,13 @@ class EnvironmentSnapshot:
                 "precision": self.hardware.precision,
             },
             "gpus": [
-                {"index": g.index, "name": g.name, "memory_total_bytes": g.memory_total_bytes}
+                {
+                    "index": g.index,
+                    "name": g.name,
+                    "memory_total_bytes": g.memory_total_bytes,
+                    "compute_capability": g.compute_capability,
+                    "pci_bus_id": g.pci_bus_id,
+                }
                 for g in self.gpus
             ],
             "nvml_error": self.nvml_error,

@@ -79,6 +79,14 @@ def _run_dict(run: TrainResult) -> dict[str, Any]:
         "params": run.params,
         "batch_size": run.batch_size,
         "device": run.device,
+        # What was in force (docs/gpu.md): precision as TensorFlow reported it,
+        # XLA as Keras resolved it, and the devices the run trained on.
+        "precision": run.precision,
+        "tf32": run.tf32,
+        "jit_compile": run.jit_compile,
+        "strategy": run.strategy,
+        "devices": list(run.devices),
+        "device_count": run.device_count,
         "epochs": _epochs(run),
         "epoch_seconds_median": run.epoch_seconds_median,
         "windows": [dataclasses.asdict(w) for w in run.windows],
@@ -89,6 +97,8 @@ def _run_dict(run: TrainResult) -> dict[str, Any]:
         "test_images": run.test_images,
         # The profiled window (docs/layers.md); null when per-layer timing is off.
         "layers": None if run.layers is None else _nulled(run.layers.to_dict()),
+        # NVML's summary of the measured windows (docs/gpu.md); null on the CPU.
+        "telemetry": None if run.telemetry is None else _nulled(run.telemetry.to_dict()),
     }
 
 
@@ -321,6 +331,7 @@ class _Checker(FieldChecker):
             ],
             "arrangement": self.arrangement(*self.added(raw, where, "arrangement", None)),
             "layers": self.profile(*self.added(raw, where, "layers", None)),
+            **self.gpu_fields(where, raw),
         }
 
     def window(self, where: str, value: object) -> dict[str, Any]:
@@ -405,6 +416,29 @@ class _Checker(FieldChecker):
             "notes": self.texts(*self.get(raw, where, "notes")),
         }
 
+    def gpu_fields(self, where: str, raw: Mapping[str, Any]) -> dict[str, Any]:
+        """What was in force and the GPU telemetry (docs/gpu.md); absent from older files."""
+        found: dict[str, Any] = {}
+        for key in ("precision", "strategy"):
+            if key in raw:
+                found[key] = self.optional_text(f"{where}.{key}", raw[key])
+        for key in ("tf32", "jit_compile"):
+            if key in raw and raw[key] is not None:
+                found[key] = self.boolean(f"{where}.{key}", raw[key])
+        if "devices" in raw:
+            found["devices"] = self.texts(f"{where}.devices", raw["devices"])
+        if raw.get("telemetry") is not None:
+            at = f"{where}.telemetry"
+            block = self.mapping(at, raw["telemetry"])
+            gpus_at, gpus = self.get(block, at, "gpus")
+            for i, gpu in enumerate(self.items(gpus_at, gpus)):
+                item = self.mapping(f"{gpus_at}[{i}]", gpu)
+                self.text(*self.get(item, f"{gpus_at}[{i}]", "pci_bus_id"))
+                self.integer(*self.get(item, f"{gpus_at}[{i}]", "samples"), minimum=0)
+            self.optional_text(*self.get(block, at, "error"))
+            found["telemetry"] = block
+        return found
+
     def accuracy_check(self, where: str, value: object) -> dict[str, Any]:
         raw = self.mapping(where, value)
         return {
@@ -451,8 +485,9 @@ class _Checker(FieldChecker):
                 f"the name of a part of a metric of this session ({names or 'none'})",
                 metric_name,
             )
-        if metric is None or metric.name != metric_name:
-            names = ", ".join(self.registry.names())
+        if metric is None or metric.name != metric_name or not metric.judged:
+            # Only a judged metric is ever compared (telemetry is recorded, never judged).
+            names = ", ".join(m.name for m in self.registry if m.judged)
             self.fail(at, f"the name of a metric of this session ({names})", metric_name)
         if metric_name != name:
             self.fail(at, f"{name!r}, the name it is listed under", metric_name)
@@ -510,6 +545,8 @@ class _Checker(FieldChecker):
                 name: self.metric_comparison(f"{parts_at}.{name}", name, item, part=True)
                 for name, item in self._in_registry_order(self.mapping(parts_at, parts))
             },
+            # Absent from files written before GPU telemetry (docs/gpu.md).
+            "disturbances": self.texts(f"{where}.disturbances", raw.get("disturbances", [])),
         }
 
     def _in_registry_order(self, block: Mapping[str, Any]) -> list[tuple[str, Any]]:

@@ -69,6 +69,10 @@ SETTINGS: Mapping[str, str] = {
     "windows": "timed windows after the warm-up (whole number >= 0; 0: time each epoch)",
     "layers": "per-layer timing after the timed windows (true/false or 'on'/'off')",
     "layer_steps": "profiled steps of the per-layer window, whatever they cost (whole number >= 1)",
+    "strategy": "'mirrored' trains on several devices with tf.distribute.MirroredStrategy "
+    "(default: None, one device)",
+    "devices": "devices the mirrored strategy trains on (whole number >= 1; default: every "
+    "device of the run's kind this process sees)",
 }
 
 #: Per-test tolerance settings start with this, followed by a metric's name.

@@ -150,6 +150,9 @@ class Metric:
         explains: the metric whose regression this one explains: compared
             only when that one regressed, never changing the verdict.
         part: set on the ``Metric`` of one part (see ``part_metric``).
+        judged: False for a figure that is recorded (JSON, summary, baseline
+            file) but never compared: GPU telemetry describes the conditions
+            of a measurement, it is no verdict on the code.
     """
 
     name: str
@@ -169,6 +172,7 @@ class Metric:
     parts: PartsReader | None = field(default=None, compare=False)
     explains: str | None = None
     part: str | None = None
+    judged: bool = True
 
     def __post_init__(self) -> None:
         declared = self.name.split(PART_SEPARATOR, 1)[0] if self.part is not None else self.name
@@ -409,7 +413,101 @@ LAYER_SECONDS = Metric(
 )
 """Per-layer time from the profiled window (docs/layers.md): one part per layer."""
 
-BUILTIN_METRICS: tuple[Metric, ...] = (STEP_TIME, ACCURACY, LAYER_SECONDS)
+GIB = 2**30
+
+
+def _telemetry_reader(
+    figure: str, combine: Callable[[list[float]], float], scale: float = 1.0
+) -> Reader:
+    """One sample per run: ``figure`` of its GPUs' telemetry, combined over the GPUs."""
+
+    def read(outcome: TestOutcome) -> tuple[float, ...]:
+        found = []
+        for run in outcome.runs:
+            if run.telemetry is not None:
+                value = run.telemetry.figure(figure, combine)
+                if value is not None:
+                    found.append(value / scale)
+        return tuple(found)
+
+    return read
+
+
+def _mean(values: list[float]) -> float:
+    return math.fsum(values) / len(values)
+
+
+GPU_UTILIZATION = Metric(
+    name="gpu_utilization",
+    unit="%",
+    better="higher",
+    relative=False,
+    default_tolerance=10.0,
+    read=_telemetry_reader("utilization_mean_percent", _mean),
+    description="mean GPU utilization (NVML: share of time a kernel ran) during the timed "
+    "windows, averaged over the run's GPUs; one value per run",
+    noisy=False,
+    cell=lambda value: f"{value:.0f}%",
+    column="GPU util",
+    judged=False,
+)
+GPU_MEMORY_PEAK = Metric(
+    name="gpu_memory_peak",
+    unit="GiB",
+    better="lower",
+    relative=True,
+    default_tolerance=0.10,
+    read=_telemetry_reader("memory_used_peak_bytes", max, GIB),
+    description="peak GPU memory used (NVML, the whole device) during the timed windows, "
+    "the largest of the run's GPUs; one value per run",
+    noisy=False,
+    cell=lambda value: f"{value:.2f} GiB",
+    column="GPU mem",
+    judged=False,
+)
+GPU_POWER = Metric(
+    name="gpu_power",
+    unit="W",
+    better="lower",
+    relative=True,
+    default_tolerance=0.10,
+    read=_telemetry_reader("power_mean_watts", math.fsum),
+    description="mean GPU board power during the timed windows, summed over the run's GPUs",
+    noisy=False,
+    judged=False,
+)
+GPU_SM_CLOCK = Metric(
+    name="gpu_sm_clock",
+    unit="MHz",
+    better="higher",
+    relative=True,
+    default_tolerance=0.05,
+    read=_telemetry_reader("sm_clock_mean_mhz", min),
+    description="mean SM clock during the timed windows, the lowest of the run's GPUs",
+    noisy=False,
+    judged=False,
+)
+GPU_TEMPERATURE_PEAK = Metric(
+    name="gpu_temperature_peak",
+    unit="C",
+    better="lower",
+    relative=False,
+    default_tolerance=5.0,
+    read=_telemetry_reader("temperature_peak_celsius", max),
+    description="highest GPU temperature during the timed windows, over the run's GPUs",
+    noisy=False,
+    judged=False,
+)
+#: NVML telemetry (``telemetry``): recorded, shown, stored; never judged.
+TELEMETRY_METRICS: tuple[Metric, ...] = (
+    GPU_UTILIZATION,
+    GPU_MEMORY_PEAK,
+    GPU_POWER,
+    GPU_SM_CLOCK,
+    GPU_TEMPERATURE_PEAK,
+)
+
+BUILTIN_METRICS: tuple[Metric, ...] = (STEP_TIME, ACCURACY, LAYER_SECONDS, *TELEMETRY_METRICS)
 
 
 class MetricRegistry:

@@ -20,7 +20,9 @@ if TYPE_CHECKING:
 
 DEFAULT_EPOCHS = 3
 DEFAULT_SEED = 0
-PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+#: ``float32`` is strict float32 (TF32 off); ``tf32`` lets Ampere and newer GPUs
+#: multiply float32 matrices in TF32 (TensorFlow's own default there).
+PRECISIONS = ("float32", "tf32", "mixed_float16", "mixed_bfloat16")
 DATA_MODES = ("auto", "real")
 DEFAULT_BASELINE_DIR = "baselines"
 COMPARE_MODES = ("fail", "warn", "off")
@@ -208,11 +210,23 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "--cnnperf-precision",
         "cnnperf_precision",
-        f"Keras dtype policy, one of {', '.join(PRECISIONS)} (default: float32)",
+        f"numeric precision, one of {', '.join(PRECISIONS)}: float32 turns TF32 off, tf32 "
+        "on; the mixed ones are Keras' mixed-precision policies, with TF32 off "
+        "(default: float32)",
         "POLICY",
         parse_precision,
         "cnnperf_precision",
         default="float32",
+    ),
+    Option(
+        "--cnnperf-jit",
+        "cnnperf_jit",
+        "XLA compilation of the training step (Keras jit_compile): on or off; off keeps "
+        "per-layer attribution by op name working (default: off)",
+        "on|off",
+        parse_on_off,
+        "cnnperf_jit",
+        default="off",
     ),
     Option(
         "--cnnperf-json",

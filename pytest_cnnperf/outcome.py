@@ -30,6 +30,7 @@ from pytest_cnnperf.results import (
     WindowResult,
     median_or_none,
 )
+from pytest_cnnperf.telemetry import RunTelemetry
 
 
 @dataclass(frozen=True)
@@ -199,10 +200,14 @@ class TestOutcome:
                     **run,
                     "epochs": tuple(EpochResult(**e) for e in run["epochs"]),
                     "preprocessing": tuple(run.get("preprocessing", ())),
+                    "devices": tuple(run.get("devices", ())),
                     "windows": tuple(WindowResult(**w) for w in run.get("windows", ())),
                     "layers": None
                     if run.get("layers") is None
                     else LayerProfile.from_dict(run["layers"]),
+                    "telemetry": None
+                    if run.get("telemetry") is None
+                    else RunTelemetry.from_dict(run["telemetry"]),
                 }
             )
             for run in data.get("runs", ())
@@ -226,9 +231,15 @@ class TestOutcome:
 
 def _run_to_dict(run: TrainResult) -> dict[str, Any]:
     """A run as plain data; its layer profile in its own form (with derived figures)."""
-    data = {f.name: getattr(run, f.name) for f in dataclasses.fields(run) if f.name != "layers"}
+    data = {
+        f.name: getattr(run, f.name)
+        for f in dataclasses.fields(run)
+        if f.name not in ("layers", "telemetry")
+    }
     data["epochs"] = [dataclasses.asdict(e) for e in run.epochs]
     data["windows"] = [dataclasses.asdict(w) for w in run.windows]
     data["arrangement"] = None if run.arrangement is None else dict(run.arrangement)
     data["layers"] = None if run.layers is None else run.layers.to_dict()
+    data["telemetry"] = None if run.telemetry is None else run.telemetry.to_dict()
+    data["devices"] = list(run.devices)
     return data

@@ -47,6 +47,12 @@ class TrainPlan:
     layers: bool = False
     #: Profiled steps of that window; None: as many as its time budget allows.
     layer_steps: int | None = None
+    #: XLA compilation of the train step (``--cnnperf-jit``).
+    jit: bool = False
+    #: ``"mirrored"`` or None (one device).
+    strategy: str | None = None
+    #: Devices of the strategy; None: every visible device of the run's kind.
+    devices: int | None = None
 
 
 def resolve_plan(
@@ -79,6 +85,15 @@ def resolve_plan(
         # Early stopping decides after each data epoch: those stay the timed unit.
         windows = 0
     layer_steps = pick("layer_steps", None)
+    chosen_strategy = strategy(pick("strategy", None))
+    device_count = pick("devices", None)
+    if device_count is not None:
+        device_count = whole_number("devices", device_count)
+        if chosen_strategy is None:
+            raise SettingsError(
+                "Expected strategy='mirrored' with devices: one device needs no count. "
+                f"Received: devices={device_count!r}, strategy=None"
+            )
     return TrainPlan(
         epochs=whole_number("epochs", pick("epochs", cfg.epochs)),
         warmup_epochs=whole_number("warmup_epochs", pick("warmup_epochs", 1), minimum=0),
@@ -94,6 +109,23 @@ def resolve_plan(
         ),
         layers=on_off("layers", pick("layers", cfg.layers)),
         layer_steps=None if layer_steps is None else whole_number("layer_steps", layer_steps),
+        jit=bool(getattr(cfg, "jit", False)),
+        strategy=chosen_strategy,
+        devices=device_count,
+    )
+
+
+#: The distribution strategies a test may ask for.
+STRATEGIES = ("mirrored",)
+
+
+def strategy(value: Any) -> str | None:
+    """``value`` if it is None or a known strategy name."""
+    if value is None or value in STRATEGIES:
+        return value  # type: ignore[no-any-return]
+    raise SettingsError(
+        f"Expected strategy to be None or one of {', '.join(map(repr, STRATEGIES))}. "
+        f"Received: strategy={value!r}"
     )
 
 

@@ -79,7 +79,10 @@ def pytest_configure(config: pytest.Config) -> None:
         from pytest_cnnperf import devices
         from pytest_cnnperf.backend import import_tensorflow
 
-        problem = devices.missing_gpu_message(import_tensorflow())
+        tf = import_tensorflow()
+        problem = devices.missing_gpu_message(tf) or devices.too_many_workers(
+            config.getoption("numprocesses", None), len(tf.config.list_physical_devices("GPU"))
+        )
         if problem:
             raise pytest.UsageError(problem)
     config.pluginmanager.register(CnnperfSession(config, cfg), SESSION_PLUGIN_NAME)

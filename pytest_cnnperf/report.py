@@ -223,7 +223,12 @@ def summary_table(
     from rich.table import Table
     from rich.text import Text
 
-    shown = [metric for metric in registry if metric.column]
+    # A figure that is only recorded (GPU telemetry) gets a column only when
+    # some test has it: a CPU run's table is not padded with empty GPU columns.
+    present = {name for outcome in outcomes for name in outcome.samples(registry)}
+    shown = [
+        metric for metric in registry if metric.column and (metric.judged or metric.name in present)
+    ]
     table = Table(title="cnnperf summary", title_justify="left", box=box.SIMPLE_HEAD)
     if compact:
         table.add_column("#", justify="right")

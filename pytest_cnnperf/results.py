@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from pytest_cnnperf.layerprofile import LayerProfile
+    from pytest_cnnperf.telemetry import RunTelemetry
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,23 @@ class TrainResult:
     """Where the run's timing came from: cores, threads, workers (see ``runtime``)."""
     #: The profiled window after the timed windows (None: per-layer timing off).
     layers: LayerProfile | None = None
+    #: NVML's view of the GPUs during the measured windows (None on the CPU).
+    telemetry: RunTelemetry | None = None
+    #: The precision in force, as TensorFlow reported it after training:
+    #: ``float32`` (TF32 off), ``tf32``, ``mixed_float16`` or ``mixed_bfloat16``.
+    precision: str | None = None
+    #: TF32 matrix multiplies enabled while this run trained.
+    tf32: bool | None = None
+    #: XLA compilation of the train step, as Keras resolved it.
+    jit_compile: bool | None = None
+    #: ``"mirrored"`` or None (one device).
+    strategy: str | None = None
+    #: The devices the run trained on (one without a strategy).
+    devices: tuple[str, ...] = ()
+
+    @property
+    def device_count(self) -> int:
+        return len(self.devices) or 1
 
     @property
     def measured_epochs(self) -> tuple[EpochResult, ...]:

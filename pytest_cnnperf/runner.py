@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     from pytest_cnnperf.runtime import Runtime
 
 
+_STRATEGIES: dict[tuple[str, tuple[str, ...]], Any] = {}
+
+
 class Runner:
     """The ``cnnperf`` fixture: ``train`` models with timed epochs, check accuracy."""
 
@@ -73,6 +76,8 @@ class Runner:
         windows: int | ByProfile[Any] | None = None,
         layers: bool | str | ByProfile[Any] | None = None,
         layer_steps: int | ByProfile[Any] | None = None,
+        strategy: str | ByProfile[Any] | None = None,
+        devices: int | ByProfile[Any] | None = None,
     ) -> TrainResult:
         """Train with timed epochs; return the last run's result.
 
@@ -99,6 +104,11 @@ class Runner:
                 windows (default: the test's setting, then ``--cnnperf-layers``).
             layer_steps: profiled steps of that window (default: as many as
                 its time budget allows; see docs/layers.md).
+            strategy: ``"mirrored"`` trains on several devices with
+                ``tf.distribute.MirroredStrategy``, the model rebuilt in its
+                scope, ``batch_size`` the global batch (default: one device).
+            devices: how many of this process's devices of the run's kind the
+                strategy uses (default: all it sees; docs/gpu.md).
 
         Returns:
             The ``TrainResult`` of the last run; every run is reported.
@@ -115,13 +125,16 @@ class Runner:
                 "windows": windows,
                 "layers": layers,
                 "layer_steps": layer_steps,
+                "strategy": strategy,
+                "devices": devices,
             },
             self.profile,
         )
         mut, plan = self._check(model, dataset, arguments)
         result: TrainResult | None = None
         for repeat in range(plan.repeats):
-            keras_model = mut.model if repeat == 0 else mut.rebuild()
+            # Under a strategy the model is always rebuilt, in its scope.
+            keras_model = mut.model if repeat == 0 and plan.strategy is None else None
             result = self._train_once(mut, keras_model, dataset, plan, repeat)
             self._on_result(result)
         assert result is not None
@@ -131,7 +144,7 @@ class Runner:
                 # The same plan again from fresh weights, other seeds: what
                 # --cnnperf-confirm measures before a regression fails the test.
                 return [
-                    self._train_once(mut, mut.rebuild(), dataset, plan, plan.repeats + repeat)
+                    self._train_once(mut, None, dataset, plan, plan.repeats + repeat)
                     for repeat in range(plan.repeats)
                 ]
 
@@ -155,20 +168,55 @@ class Runner:
     def _train_once(
         self,
         mut: ModelUnderTest,
-        keras_model: keras.Model,
+        keras_model: keras.Model | None,
         dataset: Dataset,
         plan: TrainPlan,
         repeat: int,
     ) -> TrainResult:
+        """One run; ``keras_model`` None: a fresh model (in the strategy's scope, if any)."""
         seed = self.config.seed + repeat
         try:
+            strategy = self._strategy(plan)
+            if keras_model is None:
+                if strategy is None:
+                    keras_model = mut.rebuild()
+                else:
+                    with strategy.scope():
+                        keras_model = mut.rebuild()
             return training.train_once(
-                mut, keras_model, dataset, plan, seed=seed, device=self.device
+                mut, keras_model, dataset, plan, seed=seed, device=self.device, strategy=strategy
             )
-        except training.NonFiniteLoss as exc:
+        except (training.NonFiniteLoss, SettingsError) as exc:
             problem = str(exc)
         # Outside the except block, so that the message is not printed twice.
         pytest.fail(problem, pytrace=False)
+
+    def _strategy(self, plan: TrainPlan) -> Any | None:
+        """The run's ``tf.distribute`` strategy, or None for one device.
+
+        Raises:
+            SettingsError: more devices asked for than this process sees.
+        """
+        if plan.strategy is None:
+            return None
+        from pytest_cnnperf.backend import import_tensorflow
+
+        tf = import_tensorflow()
+        kind = self.runtime.placement.kind.upper()
+        visible = [device.name for device in tf.config.list_logical_devices(kind)]
+        count = len(visible) if plan.devices is None else plan.devices
+        if count > len(visible):
+            raise SettingsError(
+                f"Expected devices to be at most {len(visible)}, the {kind} devices this "
+                f"process sees ({', '.join(visible)}; under pytest -n each worker sees one "
+                f"GPU). Received: devices={count}"
+            )
+        key = (plan.strategy, tuple(visible[:count]))
+        if key not in _STRATEGIES:
+            # One strategy per device set and process: creating one sets up its
+            # cross-device communication, which is not free.
+            _STRATEGIES[key] = tf.distribute.MirroredStrategy(devices=list(key[1]))
+        return _STRATEGIES[key]
 
     def check_accuracy(self, result: TrainResult, *, at_least: float | ByProfile[Any]) -> None:
         """Fail the test unless held-out accuracy is at least ``at_least`` (0..1)."""

@@ -27,6 +27,15 @@ class Runtime:
     placement: devices.Placement
     precision: str
     deterministic: bool
+    #: TF32 matrix multiplies in force (TensorFlow's own report, after set-up).
+    tf32: bool = False
+    #: XLA compilation of the train step (``--cnnperf-jit``).
+    jit: bool = False
+
+
+def keras_policy(precision: str) -> str:
+    """The Keras dtype policy of a ``--cnnperf-precision`` value (``tf32`` is float32)."""
+    return "float32" if precision in ("float32", "tf32") else precision
 
 
 class ProcessRuntime:
@@ -146,10 +155,19 @@ def _set_up(cfg: CnnperfConfig, worker_id: str | None) -> Runtime:
     if not cfg.gpu:
         share_cores(tf, worker_id)
     placement = devices.pin(tf, gpu=cfg.gpu, requested=cfg.device_index, worker_id=worker_id)
-    keras.mixed_precision.set_global_policy(cfg.precision)
+    keras.mixed_precision.set_global_policy(keras_policy(cfg.precision))
+    # TensorFlow multiplies float32 matrices in TF32 by default on Ampere and
+    # newer: float32 must say no, or it is not float32.
+    tf.config.experimental.enable_tensor_float_32_execution(cfg.precision == "tf32")
     if cfg.deterministic:
         tf.config.experimental.enable_op_determinism()
-    return Runtime(placement, cfg.precision, cfg.deterministic)
+    return Runtime(
+        placement,
+        cfg.precision,
+        cfg.deterministic,
+        tf32=bool(tf.config.experimental.tensor_float_32_execution_enabled()),
+        jit=getattr(cfg, "jit", False),
+    )
 
 
 def seed_everything(seed: int) -> None:

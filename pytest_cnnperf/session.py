@@ -210,6 +210,14 @@ class CnnperfSession:
         both = outcome.replace(runs=(*outcome.runs, *again.runs))
         return both, confirmed(first, second, self.registry)
 
+    def _discount_disturbed(self, outcome: TestOutcome, comparison: Comparison) -> Comparison:
+        """A timing regression on a throttled, shared or starved GPU is unstable."""
+        from pytest_cnnperf.baselines.compare import discount_disturbed
+        from pytest_cnnperf.telemetry import disturbances_of
+
+        found = disturbances_of(run.telemetry for run in outcome.runs)
+        return discount_disturbed(comparison, found)
+
     def tolerances_for(self, node_id: str, settings: dict[str, Any]) -> Tolerances:
         """Defaults < ini < command line < the test's own settings."""
         from pytest_cnnperf.baselines import overrides_from_settings, resolve_tolerances
@@ -270,6 +278,7 @@ class CnnperfSession:
             pytest.fail(message, pytrace=False)
         entry = baselines.entries.get(outcome.node_id) if baselines else None
         outcome, comparison = self._confirm(item, outcome, tolerances, entry)
+        comparison = self._discount_disturbed(outcome, comparison)
         if not cfg.update_baselines:
             # After the comparison: a run's own estimate is never part of its noise.
             self.append_history(outcome)
@@ -314,6 +323,17 @@ class CnnperfSession:
 
     # -- the end ---------------------------------------------------------------
 
+    def telemetry_notes(self, outcomes: tuple[TestOutcome, ...]) -> list[str]:
+        """Why GPU telemetry (or the GPU fingerprint) is missing: each cause said once."""
+        from pytest_cnnperf.telemetry import telemetry_errors
+
+        found = dict.fromkeys(
+            telemetry_errors(run.telemetry for outcome in outcomes for run in outcome.runs)
+        )
+        if self.snapshot.nvml_error:
+            found[self.snapshot.nvml_error] = None
+        return list(found)
+
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if is_worker(self.config):
@@ -323,6 +343,8 @@ class CnnperfSession:
             interrupted=exitstatus == pytest.ExitCode.INTERRUPTED,
             session=self,
         )
+        if self.cfg.gpu:
+            report.notes.extend(self.telemetry_notes(report.outcomes))
         if self.cfg.update_baselines and report.interrupted and not self.cfg.update_interrupted:
             # Half a session's figures are not accepted unless the user said so.
             from pytest_cnnperf.accept import interrupted_message

@@ -25,7 +25,15 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
+
+
+class WindowWatcher(Protocol):
+    """Told when a timed window opens and closes, outside its clock reads (telemetry)."""
+
+    def resume(self) -> None: ...
+
+    def pause(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -55,8 +63,16 @@ class EpochRecorder:
         sync: Callable[[], None],
         clock: Callable[[], float] = time.perf_counter,
         step_clock: Callable[[], float] = time.perf_counter,
+        watcher: WindowWatcher | None = None,
+        watch_from: int = 0,
     ) -> None:
         self._sync = sync
+        # Resumed before an epoch's sync and first clock read, paused after its
+        # last: the watcher's work (a GPU sampler's thread) never starts or
+        # stops inside the timed region. Epochs before ``watch_from`` (warm-up)
+        # are not watched.
+        self._watcher = watcher
+        self._watch_from = watch_from
         self._clock = clock
         # Read on Keras' callback thread at each step's end, never after a
         # sync: only to estimate the step time that sizes the windows.
@@ -75,6 +91,8 @@ class EpochRecorder:
         self._steps = 0
         self._first_step_at = None
         self._last_step_at = None
+        if self._watcher is not None and epoch >= self._watch_from:
+            self._watcher.resume()
         self._sync()
         self._started = self._clock()
 
@@ -93,6 +111,8 @@ class EpochRecorder:
         """Record the epoch; return True when training must stop (non-finite loss)."""
         self._sync()
         elapsed = self._clock() - self._started
+        if self._watcher is not None:
+            self._watcher.pause()
         clean = {k: float(v) for k, v in (logs or {}).items() if isinstance(v, (int, float))}
         with self._lock:
             self.epochs.append(EpochTiming(epoch, elapsed, self._steps, clean))

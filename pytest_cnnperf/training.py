@@ -11,15 +11,17 @@ steps after that evaluation, never inside a timed epoch.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pytest_cnnperf import devices, timing
+from pytest_cnnperf import devices, telemetry, timing
 from pytest_cnnperf.backend import import_keras, import_tensorflow
 from pytest_cnnperf.results import EpochResult, TrainResult, WindowResult
 from pytest_cnnperf.runtime import seed_everything
@@ -79,6 +81,8 @@ class Recorded:
     kernel: timing.ReferenceKernel
     windows: timing.EpochRecorder | None = None
     window_plan: WindowPlan | None = None
+    #: GPU telemetry of the measured windows (None on the CPU).
+    telemetry: telemetry.RunTelemetry | None = None
 
     @property
     def non_finite(self) -> timing.NonFinite | None:
@@ -117,8 +121,13 @@ def train_once(
     *,
     seed: int,
     device: str,
+    strategy: Any | None = None,
 ) -> TrainResult:
     """Train ``keras_model`` on ``ds`` as ``plan`` says; time each epoch.
+
+    With a ``strategy`` (a ``tf.distribute.MirroredStrategy``), the model
+    must have been built in its scope; it is compiled and trained there, on
+    the strategy's devices, and per-layer timing is skipped.
 
     Raises:
         NonFiniteLoss: the training loss stopped being a finite number.
@@ -127,7 +136,7 @@ def train_once(
     seed_everything(seed)
     data = prepare(ds, mut, plan, seed)
     streams = pipelines(data, mut.recipe, plan, seed)
-    recorder = fit(keras_model, mut.recipe, plan, streams, device)
+    recorder = fit(keras_model, mut.recipe, plan, streams, device, strategy)
     if recorder.non_finite is not None:
         bad = recorder.non_finite
         where = "epoch" if recorder.epochs.non_finite is not None else "timed window"
@@ -137,8 +146,19 @@ def train_once(
             f"learning rate {plan.learning_rate:g}). Lower the learning rate or check "
             "the model and its inputs."
         )
-    result = collect(mut, keras_model, ds, data, plan, recorder, device)
-    if plan.layers:
+    result = collect(mut, keras_model, ds, data, plan, recorder, device, strategy)
+    if plan.layers and strategy is not None:
+        from pytest_cnnperf.layerprofile import LayerProfile
+
+        result = dataclasses.replace(
+            result,
+            layers=LayerProfile.skipped(
+                f"Per-layer timing is not measured under strategy={plan.strategy!r}: the "
+                "profiler's attribution reads one device's ops. Train the test without a "
+                "strategy for its per-layer times."
+            ),
+        )
+    elif plan.layers:
         profile = profile_layers(
             keras_model, streams, plan, result, device, time.perf_counter() - started
         )
@@ -243,37 +263,63 @@ def callbacks(
     return chosen
 
 
+def strategy_devices(strategy: Any | None, device: str) -> tuple[str, ...]:
+    """The devices a run trains on: the strategy's, or ``device`` alone."""
+    if strategy is None:
+        return (device,)
+    return tuple(str(name) for name in strategy.extended.worker_devices)
+
+
 def fit(
-    keras_model: keras.Model, recipe: Recipe, plan: TrainPlan, streams: Pipelines, device: str
+    keras_model: keras.Model,
+    recipe: Recipe,
+    plan: TrainPlan,
+    streams: Pipelines,
+    device: str,
+    strategy: Any | None = None,
 ) -> Recorded:
-    """Compile with the recipe and train on ``device``; return the epoch and window timings."""
+    """Compile with the recipe and train on ``device`` (or ``strategy``'s devices);
+    return the epoch and window timings."""
     tf = import_tensorflow()
     keras = import_keras()
     kernel = timing.ReferenceKernel()
-    with tf.device(device):
+    with strategy.scope() if strategy is not None else tf.device(device):
         keras_model.compile(
             optimizer=recipe.make_optimizer(plan.learning_rate),
             loss=recipe.make_loss(),
             metrics=["accuracy"],
+            # Explicit, never Keras' "auto" (XLA on any machine with a GPU):
+            # the results say which was in force.
+            jit_compile=plan.jit,
         )
-        if plan.layers:
+        if plan.layers and strategy is None:
             # Before the train function is traced: scopes name the optimizer
             # update of each layer's variables (op names only).
             from pytest_cnnperf import layers
 
             layers.instrument(keras_model)
-        recorder = timing.EpochRecorder(lambda: devices.synchronize(tf))
         windowed = plan.windows > 0
+        sampler = gpu_sampler(tf, strategy_devices(strategy, device))
+        watcher = sampler if isinstance(sampler, telemetry.Sampler) else None
+        recorder = timing.EpochRecorder(
+            lambda: devices.synchronize(tf),
+            # Per-epoch timing: the measured epochs are the windows, watched.
+            watcher=None if windowed else watcher,
+            watch_from=plan.warmup_epochs,
+        )
         first_epochs = plan.warmup_epochs if windowed else plan.warmup_epochs + plan.epochs
         recorded = Recorded(recorder, kernel)
         if first_epochs:
-            keras_model.fit(
-                streams.train,
-                epochs=first_epochs,
-                verbose=0,
-                callbacks=callbacks(recorder, recipe, plan, streams.validation, kernel),
-                shuffle=False,  # the pipeline shuffles, seeded
-            )
+            with sampling(None if windowed else sampler) as sampled:
+                keras_model.fit(
+                    streams.train,
+                    epochs=first_epochs,
+                    verbose=0,
+                    callbacks=callbacks(recorder, recipe, plan, streams.validation, kernel),
+                    shuffle=False,  # the pipeline shuffles, seeded
+                )
+            if not windowed:
+                recorded.telemetry = sampled.result
         if not windowed or recorder.non_finite is not None:
             return recorded
         steps_per_data_epoch = (
@@ -282,7 +328,7 @@ def fit(
             else int(streams.train.cardinality().numpy())
         )
         shape = window_plan(plan, steps_per_data_epoch, recorder.last_steady_step_seconds)
-        windows = timing.EpochRecorder(lambda: devices.synchronize(tf))
+        windows = timing.EpochRecorder(lambda: devices.synchronize(tf), watcher=watcher)
         chosen = [timing.keras_callback(windows), timing.calibration_callback(kernel)]
         if recipe.lr_steps:
             warmup = plan.warmup_epochs
@@ -297,17 +343,52 @@ def fit(
                     )
                 )
             )
-        keras_model.fit(
-            streams.train.repeat(),
-            epochs=shape.count,
-            steps_per_epoch=shape.steps,
-            verbose=0,
-            callbacks=chosen,
-            shuffle=False,
-        )
+        with sampling(sampler) as sampled:
+            keras_model.fit(
+                streams.train.repeat(),
+                epochs=shape.count,
+                steps_per_epoch=shape.steps,
+                verbose=0,
+                callbacks=chosen,
+                shuffle=False,
+            )
+    recorded.telemetry = sampled.result
     recorded.windows = windows
     recorded.window_plan = shape
     return recorded
+
+
+def gpu_sampler(
+    tf: Any, devices_used: Sequence[str]
+) -> telemetry.Sampler | telemetry.RunTelemetry | None:
+    """The telemetry sampler of a run on GPUs (or why there is none); None on the CPU."""
+    gpus = [name for name in devices_used if "GPU" in name.upper()]
+    if not gpus:
+        return None
+    return telemetry.sampler_for_devices(tf, gpus)
+
+
+@dataclass
+class Sampled:
+    """What ``sampling`` hands back once its block has ended."""
+
+    result: telemetry.RunTelemetry | None = None
+
+
+@contextlib.contextmanager
+def sampling(
+    sampler: telemetry.Sampler | telemetry.RunTelemetry | None,
+) -> Iterator[Sampled]:
+    """Run the sampler's thread for the block (a ``fit`` call), outside every window."""
+    sampled = Sampled(sampler if isinstance(sampler, telemetry.RunTelemetry) else None)
+    if not isinstance(sampler, telemetry.Sampler):
+        yield sampled
+        return
+    sampler.start()
+    try:
+        yield sampled
+    finally:
+        sampled.result = sampler.stop()
 
 
 def collect(
@@ -318,6 +399,7 @@ def collect(
     plan: TrainPlan,
     recorded: Recorded,
     device: str,
+    strategy: Any | None = None,
 ) -> TrainResult:
     """The timed epochs and windows and the held-out accuracy as a ``TrainResult``."""
     train_images = int(data.x_train.shape[0])
@@ -361,8 +443,37 @@ def collect(
         preprocessing=tuple(prepared.preprocessing),
         fallback_reason=ds.fallback_reason,
         windows=tuple(windows),
-        arrangement=runtime_arrangement(),
+        arrangement={**runtime_arrangement(), **run_arrangement(keras_model, strategy, device)},
+        telemetry=recorded.telemetry,
+        precision=precision_in_force(),
+        tf32=tf32_in_force(),
+        jit_compile=bool(getattr(keras_model, "jit_compile", False)),
+        strategy=plan.strategy if strategy is not None else None,
+        devices=strategy_devices(strategy, device),
     )
+
+
+def run_arrangement(keras_model: Any, strategy: Any | None, device: str) -> dict[str, object]:
+    """What of the run's own set-up changes its timing: recorded only when not the default
+    (several replicas, XLA on), so that baselines measured before still match."""
+    extra: dict[str, object] = {}
+    replicas = len(strategy_devices(strategy, device))
+    if replicas > 1:
+        extra["replicas"] = replicas
+    if getattr(keras_model, "jit_compile", False):
+        extra["xla"] = True
+    return extra
+
+
+def tf32_in_force() -> bool:
+    """Whether TensorFlow multiplies float32 matrices in TF32 now."""
+    return bool(import_tensorflow().config.experimental.tensor_float_32_execution_enabled())
+
+
+def precision_in_force() -> str:
+    """``tf32`` for the float32 policy with TF32 on, else the Keras policy's name."""
+    policy = str(import_keras().mixed_precision.global_policy().name)
+    return "tf32" if policy == "float32" and tf32_in_force() else policy
 
 
 def _at(values: list[float], index: int) -> float | None:

@@ -173,7 +173,7 @@ def test_nan_loss_fails_with_epoch_and_step(project: pytest.Pytester) -> None:
         ),
         (
             ["--cnnperf-precision=fp8"],
-            "*argument --cnnperf-precision: expected one of float32, mixed_float16, "
+            "*argument --cnnperf-precision: expected one of float32, tf32, mixed_float16, "
             "mixed_bfloat16, got 'fp8'*",
         ),
         (
@@ -218,7 +218,7 @@ def test_unknown_marker_keys_are_listed(project: pytest.Pytester) -> None:
         [
             "*test_perf.py::test_typo[[]tiny_cnn-synthetic[]]: Unknown cnnperf settings: "
             "'epoch' (did you mean 'epochs'?), 'warmup' (did you mean 'warmup_epochs'?). "
-            "Known settings: batch_size, early_stopping, epochs, *",
+            "Known settings: batch_size, devices, early_stopping, epochs, *",
         ]
     )
     output = result.stdout.str()

@@ -665,6 +665,7 @@ def test_new_comparison_to_dict() -> None:
         "baseline": None,
         "parts": {},
         "named_parts": [],
+        "disturbances": [],
     }
 
 

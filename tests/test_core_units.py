@@ -74,7 +74,9 @@ def test_device_parser() -> None:
 
 
 def test_choice_parser_names_choices() -> None:
-    with pytest.raises(argparse.ArgumentTypeError, match="one of float32, mixed_float16"):
+    with pytest.raises(
+        argparse.ArgumentTypeError, match="one of float32, tf32, mixed_float16, mixed_bfloat16"
+    ):
         options.parse_precision("fp16")
     assert options.parse_data_mode("real") == "real"
 
@@ -95,7 +97,7 @@ def test_unknown_settings_listed_with_hint() -> None:
         collect_settings([mark])
     message = str(info.value)
     assert "Unknown cnnperf settings: 'colour', 'epoch' (did you mean 'epochs'?)" in message
-    assert "Known settings: batch_size, early_stopping, epochs," in message
+    assert "Known settings: batch_size, devices, early_stopping, epochs," in message
 
 
 def test_closest_marker_wins() -> None:
@@ -195,7 +197,8 @@ def test_recorder_syncs_before_each_clock_read_and_finds_nan_step() -> None:
 
 
 def test_worker_gets_its_own_device() -> None:
-    assert devices.choose_index(None, "gw3", 2, "gpu") == 1
+    # Worker gwI takes GPU I; one beyond the GPUs is refused (tests/test_gpu_paths.py).
+    assert devices.choose_index(None, "gw1", 2, "gpu") == 1
     assert devices.choose_index(None, None, 2, "gpu") == 0
     assert devices.choose_index(1, "gw0", 2, "gpu") == 1
 

@@ -6,48 +6,24 @@ import subprocess
 import sys
 import textwrap
 import types
-from dataclasses import dataclass
 
 import pytest
+from fake_nvml import (
+    NVML_ERROR_DRIVER_NOT_LOADED,
+    NVML_ERROR_NOT_SUPPORTED,
+    FakeGpu,
+    make_fake_nvml,
+)
 
 from pytest_cnnperf import environment
 from pytest_cnnperf.baselines import HardwareKey
 
 
-@dataclass
-class _Memory:
-    total: int
-
-
-class _NVMLError(Exception):
-    pass
-
-
-def _fake_pynvml(names: list[str], *, init_error: bool = False) -> types.ModuleType:
-    """A stand-in for the pynvml module with the functions pytest-cnnperf calls."""
-    fake = types.ModuleType("pynvml")
-    state = {"initialized": False, "inits": 0}
-
-    def nvmlInit() -> None:
-        state["inits"] += 1
-        if init_error:
-            raise _NVMLError("Driver Not Loaded")
-        state["initialized"] = True
-
-    def nvmlShutdown() -> None:
-        state["initialized"] = False
-
-    fake.NVMLError = _NVMLError  # type: ignore[attr-defined]
-    fake.nvmlInit = nvmlInit  # type: ignore[attr-defined]
-    fake.nvmlShutdown = nvmlShutdown  # type: ignore[attr-defined]
-    fake.nvmlSystemGetDriverVersion = lambda: "550.54.15"  # type: ignore[attr-defined]
-    fake.nvmlSystemGetCudaDriverVersion = lambda: 12040  # type: ignore[attr-defined]
-    fake.nvmlDeviceGetCount = lambda: len(names)  # type: ignore[attr-defined]
-    fake.nvmlDeviceGetHandleByIndex = lambda i: i  # type: ignore[attr-defined]
-    fake.nvmlDeviceGetName = lambda h: names[h].encode()  # type: ignore[attr-defined]
-    fake.nvmlDeviceGetMemoryInfo = lambda h: _Memory(40 * 2**30)  # type: ignore[attr-defined]
-    fake.state = state  # type: ignore[attr-defined]
-    return fake
+def _fake_pynvml(names: list[str]) -> types.ModuleType:
+    """The shared fake pynvml (tests/fake_nvml.py) with one GPU per name."""
+    return make_fake_nvml(
+        [FakeGpu(name=name, bus_id=f"00000000:{7 + i:02x}:00.0") for i, name in enumerate(names)]
+    )
 
 
 def test_nvml_report_lists_gpus_and_driver(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -62,10 +38,43 @@ def test_nvml_report_lists_gpus_and_driver(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_nvml_failure_is_reported_not_raised(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "pynvml", _fake_pynvml([], init_error=True))
+    monkeypatch.setitem(
+        sys.modules, "pynvml", make_fake_nvml([], init_error=NVML_ERROR_DRIVER_NOT_LOADED)
+    )
     report = environment.nvml_report()
     assert report.gpus == ()
-    assert report.error == "NVML could not start: Driver Not Loaded"
+    # The same sentence as the telemetry's, so that the summary says it once.
+    assert report.error == (
+        "GPU telemetry is off: the NVIDIA driver is not loaded (NVML error 9, Driver "
+        "Not Loaded); check that nvidia-smi lists the GPUs."
+    )
+
+
+def test_nvml_report_without_pynvml_says_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "pynvml", None)
+    assert environment.nvml_report().error == (
+        "GPU telemetry is off: pynvml is not installed; pip install 'pytest-cnnperf[gpu]' "
+        "installs it (nvidia-ml-py)."
+    )
+
+
+def test_gpus_carry_compute_capability_and_bus_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    gpus = [
+        FakeGpu(name="NVIDIA H100 80GB HBM3", bus_id="00000000:1B:00.0", capability=(9, 0)),
+        FakeGpu(name="NVIDIA H100 80GB HBM3", bus_id="00000000:2B:00.0", capability=(9, 0)),
+    ]
+    gpus[1].fails["nvmlDeviceGetCudaComputeCapability"] = NVML_ERROR_NOT_SUPPORTED
+    monkeypatch.setitem(sys.modules, "pynvml", make_fake_nvml(gpus))
+    snapshot = environment.take_snapshot(gpu=True, precision="tf32")
+    assert snapshot.hardware == HardwareKey("gpu", "NVIDIA H100 80GB HBM3", 2, "tf32")
+    block = snapshot.to_dict()["gpus"]
+    assert [(g["compute_capability"], g["pci_bus_id"]) for g in block] == [
+        ("9.0", "0000:1b:00.0"),
+        (None, "0000:2b:00.0"),
+    ]
+    assert snapshot.software["driver"] == "550.54.15"
 
 
 def test_gpu_hardware_key_and_software_fingerprint(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -174,3 +183,22 @@ def test_missing_gpu_message_names_what_was_looked_for() -> None:
     assert "tf.config.list_physical_devices('GPU') returned []" in stdout
     assert "CUDA_VISIBLE_DEVICES is '7'" in stdout
     assert "pip install 'pytest-cnnperf[gpu]'" in stdout
+
+
+def test_cuda_and_cudnn_versions_come_from_tensorflows_build_info(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The build information is TensorFlow's own dictionary; a stand-in module
+    # gives what a CUDA wheel's gives.
+    tf = types.ModuleType("tensorflow")
+    tf.sysconfig = types.SimpleNamespace(  # type: ignore[attr-defined]
+        get_build_info=lambda: {
+            "cuda_version": "12.5.1",
+            "cudnn_version": "9",
+            "is_cuda_build": True,
+        }
+    )
+    monkeypatch.setitem(sys.modules, "tensorflow", tf)
+    monkeypatch.setitem(sys.modules, "pynvml", _fake_pynvml(["NVIDIA L4"]))
+    software = environment.software_fingerprint(gpu=True)
+    assert (software["cuda"], software["cudnn"], software["driver"]) == ("12.5.1", "9", "550.54.15")

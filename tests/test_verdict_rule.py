@@ -260,11 +260,28 @@ def test_window_plan() -> None:
 
 
 def test_builtin_step_time_declaration() -> None:
-    from pytest_cnnperf.metrics import ACCURACY, BUILTIN_METRICS, LAYER_SECONDS, STEP_TIME
+    from pytest_cnnperf.metrics import (
+        ACCURACY,
+        BUILTIN_METRICS,
+        LAYER_SECONDS,
+        STEP_TIME,
+        TELEMETRY_METRICS,
+    )
 
     # layer_seconds explains a regressed step_time (docs/layers.md); it is no verdict.
-    assert BUILTIN_METRICS == (STEP_TIME, ACCURACY, LAYER_SECONDS)
-    assert REGISTRY.names() == ("step_time", "accuracy", "layer_seconds")
+    # The GPU telemetry is recorded, never judged (docs/gpu.md).
+    assert (STEP_TIME, ACCURACY, LAYER_SECONDS, *TELEMETRY_METRICS) == BUILTIN_METRICS
+    assert REGISTRY.names() == (
+        "step_time",
+        "accuracy",
+        "layer_seconds",
+        "gpu_utilization",
+        "gpu_memory_peak",
+        "gpu_power",
+        "gpu_sm_clock",
+        "gpu_temperature_peak",
+    )
+    assert [m.name for m in REGISTRY if m.judged] == ["step_time", "accuracy", "layer_seconds"]
     assert LAYER_SECONDS.explains == "step_time"
     assert (STEP_TIME.unit, STEP_TIME.better, STEP_TIME.relative, STEP_TIME.per_run) == (
         "kernel units",

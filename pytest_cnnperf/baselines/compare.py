@@ -302,6 +302,9 @@ class Comparison:
     #: Parts of the metrics that explain a regressed one (per-layer times),
     #: compared only when it regressed.
     parts: tuple[MetricComparison, ...] = ()
+    #: Why the GPU's timing cannot be trusted (throttled clocks, another
+    #: process, starved for input; see ``discount_disturbed``).
+    disturbances: tuple[str, ...] = ()
 
     def named_parts(self) -> list[MetricComparison]:
         """The parts that grew beyond the tolerance by a material amount, largest growth first."""
@@ -399,6 +402,17 @@ class Comparison:
                 "If the new figures are expected, accept them as the baseline with:",
                 f"  {accept_command}",
             ]
+        elif self.verdict is Verdict.UNSTABLE and self.disturbances:
+            lines = [
+                f"Training performance of {node} could not be judged: the GPU was disturbed "
+                "while it was measured, so a slower time is no evidence of a regression:",
+                *(f"  {reason}." for reason in self.disturbances),
+                *self._metric_lines((Verdict.UNSTABLE,)),
+                self._provenance(baseline_file),
+                "To get a verdict, keep other processes off the GPU, let it cool or lift its "
+                "power cap (nvidia-smi -q -d PERFORMANCE shows why clocks dropped), or feed it "
+                "faster (a larger batch, a faster input pipeline), and run again.",
+            ]
         elif self.verdict is Verdict.UNSTABLE:
             lines = [
                 f"Training performance of {node} could not be judged: "
@@ -456,6 +470,7 @@ class Comparison:
             },
             "parts": {p.metric.name: p.to_dict() for p in self.parts},
             "named_parts": [p.metric.name for p in self.named_parts()],
+            "disturbances": list(self.disturbances),
         }
 
     @classmethod
@@ -474,6 +489,7 @@ class Comparison:
             parts=tuple(
                 MetricComparison.from_dict(p, registry) for p in data.get("parts", {}).values()
             ),
+            disturbances=tuple(data.get("disturbances", ())),
         )
 
 
@@ -523,6 +539,42 @@ def confirmed(first: Comparison, second: Comparison, registry: MetricRegistry) -
         and declared.explains in regressed
     )
     return dataclasses.replace(first, metrics=tuple(merged), verdict=verdict, parts=parts)
+
+
+def discount_disturbed(comparison: Comparison, disturbances: Sequence[str]) -> Comparison:
+    """A timing regression measured on a disturbed GPU becomes ``unstable``.
+
+    ``disturbances`` are the reasons from the run's GPU telemetry
+    (``telemetry.RunTelemetry.disturbances``): clocks throttled by power or
+    heat, another process on the GPU, or a GPU starved for input. Each noisy
+    (timing) metric that regressed is unstable instead, with the reasons in
+    its own; a figure judged on its value (accuracy) is not a timing and
+    keeps its verdict. The reasons are kept on the comparison either way, for
+    the JSON.
+    """
+    if not disturbances:
+        return comparison
+    reason = "timing not judged: " + "; ".join(disturbances)
+    metrics = tuple(
+        dataclasses.replace(m, verdict=Verdict.UNSTABLE, reason=reason)
+        if m.verdict is Verdict.REGRESSED and m.metric.noisy
+        else m
+        for m in comparison.metrics
+    )
+    verdict = comparison.verdict
+    if comparison.metrics:
+        verdict = next(
+            v for v in _SEVERITY if any(m.verdict is v for m in metrics) or v is Verdict.PASS
+        )
+    still = {m.metric.name for m in metrics if m.verdict is Verdict.REGRESSED}
+    parts = tuple(p for p in comparison.parts if p.metric.explains in still)
+    return dataclasses.replace(
+        comparison,
+        metrics=metrics,
+        verdict=verdict,
+        parts=parts,
+        disturbances=tuple(disturbances),
+    )
 
 
 def _part_line(part: MetricComparison) -> str:
@@ -648,7 +700,9 @@ def _judge_value(
 
 
 #: The fields of an arrangement that must match for timings to be compared.
-ARRANGEMENT_FIELDS = ("cores", "threads", "workers")
+#: ``replicas`` (a mirrored strategy's devices) and ``xla`` are recorded only
+#: when not the default (one device, XLA off), so that older baselines still match.
+ARRANGEMENT_FIELDS = ("cores", "threads", "workers", "replicas", "xla")
 
 
 def arrangement_of(timing: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -662,7 +716,11 @@ def describe_arrangement(arrangement: Mapping[str, Any]) -> str:
     if not arrangement:
         return "not recorded"
     return ", ".join(
-        f"{arrangement[name]} {name}" for name in ARRANGEMENT_FIELDS if name in arrangement
+        ("XLA on" if arrangement[name] else "XLA off")
+        if name == "xla"
+        else f"{arrangement[name]} {name}"
+        for name in ARRANGEMENT_FIELDS
+        if name in arrangement
     )
 
 
@@ -842,6 +900,8 @@ def compare(
     for metric in registry:
         if metric.parts is not None or metric.explains is not None:
             continue  # compared below, and only to explain a regression
+        if not metric.judged:
+            continue  # recorded (telemetry), never judged
         now = figures.samples.get(metric.name)
         before = entry.figures.samples.get(metric.name)
         if now and before:

@@ -91,8 +91,8 @@ class Tolerances:
 
     @classmethod
     def defaults(cls, registry: MetricRegistry) -> Tolerances:
-        """Each metric's declared default."""
-        return cls({metric.name: metric.default_tolerance for metric in registry})
+        """Each judged metric's declared default (a figure only recorded has none)."""
+        return cls({metric.name: metric.default_tolerance for metric in registry if metric.judged})
 
     def rule(self, metric: Metric) -> MetricTolerance:
         """The rule for ``metric`` (its default if this set does not name it)."""
@@ -115,8 +115,18 @@ class Tolerances:
         return cls({str(name): float(value) for name, value in data.items()})
 
 
+def _judged_names(registry: MetricRegistry) -> list[str]:
+    return [metric.name for metric in registry if metric.judged]
+
+
 def _metric_named(registry: MetricRegistry, name: str) -> Metric:
     metric = registry.get(name)
+    if metric is not None and not metric.judged:
+        raise argparse.ArgumentTypeError(
+            f"expected metric names among {', '.join(_judged_names(registry))}, got "
+            f"{name!r}, which is recorded but never judged (GPU telemetry), so it takes "
+            "no tolerance"
+        )
     if metric is None:
         import difflib
 
@@ -125,7 +135,7 @@ def _metric_named(registry: MetricRegistry, name: str) -> Metric:
         found = registry.get(close[0]) if close else None
         hint = f" (did you mean {found.name!r}?)" if found else ""
         raise argparse.ArgumentTypeError(
-            f"expected metric names among {', '.join(registry.names())}, got {name!r}{hint}"
+            f"expected metric names among {', '.join(_judged_names(registry))}, got {name!r}{hint}"
         )
     return metric
 
@@ -139,18 +149,19 @@ def parse_tolerances(text: str, registry: MetricRegistry) -> ToleranceOverrides:
     Raises:
         argparse.ArgumentTypeError: naming the expected form.
     """
+    judged = [m for m in registry if m.judged]
     example = ",".join(
-        f"{m.name}={'20%' if m.relative else '2pt' if m.fraction else '0.5'}" for m in registry
+        f"{m.name}={'20%' if m.relative else '2pt' if m.fraction else '0.5'}" for m in judged
     )
     form = f"expected a tolerance such as '20%' or a list such as '{example}', got {text!r}"
     if "=" not in text:
         try:
-            value = [m.parse_tolerance(text) for m in registry if m.relative][:1]
+            value = [m.parse_tolerance(text) for m in judged if m.relative][:1]
         except argparse.ArgumentTypeError:
             raise argparse.ArgumentTypeError(form) from None
         if not value:
             raise argparse.ArgumentTypeError(form)
-        return ToleranceOverrides({m.name: value[0] for m in registry if m.relative})
+        return ToleranceOverrides({m.name: value[0] for m in judged if m.relative})
     limits: dict[str, float] = {}
     for item in text.split(","):
         name, sep, value_text = (part.strip() for part in item.partition("="))
@@ -172,6 +183,8 @@ def known_settings(registry: MetricRegistry) -> dict[str, str]:
     """The per-test tolerance settings (``tolerance_<name>``), with what each means."""
     settings = {}
     for metric in registry:
+        if not metric.judged:
+            continue  # recorded, never judged: no tolerance to set
         for name in (metric.name, *metric.aliases):
             alias = f" (old name of tolerance_{metric.name})" if name != metric.name else ""
             settings[SETTING_PREFIX + name] = (
