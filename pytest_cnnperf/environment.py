@@ -138,7 +138,21 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine() or "unknown CPU"
 
 
+#: The cores this process could run on before ``runtime.share_cores`` pinned
+#: it to its share under xdist (empty until then). The baseline key names the
+#: machine's cores, not a worker's share: the share is the arrangement's.
+_CORES_BEFORE_PINNING: list[int] = []
+
+
+def note_cores_before_pinning(count: int) -> None:
+    """Record the process's core count before it is pinned to a share of them."""
+    _CORES_BEFORE_PINNING[:] = [count]
+
+
 def cpu_count() -> int:
+    """The cores the session may use (before any pinning of an xdist worker)."""
+    if _CORES_BEFORE_PINNING:
+        return _CORES_BEFORE_PINNING[0]
     try:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):

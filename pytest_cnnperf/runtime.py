@@ -13,7 +13,7 @@ import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pytest_cnnperf import devices
+from pytest_cnnperf import devices, environment
 from pytest_cnnperf.backend import import_keras, import_tensorflow
 
 if TYPE_CHECKING:
@@ -120,6 +120,7 @@ def share_cores(tf: object, worker_id: str | None) -> None:
         _ARRANGEMENT["pinned"] = False
         return
     cores = sorted(os.sched_getaffinity(0))
+    environment.note_cores_before_pinning(len(cores))
     mine = cores_of_worker(cores, devices.worker_index(worker_id), workers)
     pinned = worker_id is not None and workers > 1 and mine != cores
     if pinned:

@@ -163,8 +163,8 @@ def test_another_arrangement_is_not_judged() -> None:
     step = result.metric("step_time")
     assert step is not None and step.reason is not None
     assert step.reason.startswith(
-        "timing not judged: the baseline was measured with 2 cores, 2 threads, 1 workers and "
-        "this run with 1 cores, 2 threads, 2 workers"
+        "timing not judged: the baseline was measured with 2 cores, 2 threads, 1 worker and "
+        "this run with 1 core, 2 threads, 2 workers"
     )
 
 

@@ -718,7 +718,7 @@ def describe_arrangement(arrangement: Mapping[str, Any]) -> str:
     return ", ".join(
         ("XLA on" if arrangement[name] else "XLA off")
         if name == "xla"
-        else f"{arrangement[name]} {name}"
+        else f"{arrangement[name]} {name if arrangement[name] != 1 else name[:-1]}"
         for name in ARRANGEMENT_FIELDS
         if name in arrangement
     )
