@@ -51,7 +51,7 @@ MODELS = {
     "resnet20_v1": ("cifar10", {"train_size": 8000, "test_size": 500, "split": "test"}, 1, 4),
 }
 
-#: Extra matrix products per step, per model and slowdown. Set from
+#: Extra matrix products per step, per model and slowdown. Sized with
 #: ``benchmarks/verdict_rates.py probe`` (interleaved fits of each variant in
 #: one process; see docs/baselines.md); the actual slowdown is measured from
 #: the sessions, never assumed. The products run before the network, in its
