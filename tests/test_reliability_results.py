@@ -491,7 +491,9 @@ def _metric_comparisons(draw: st.DrawFn, name: str) -> MetricComparison:
 
 @st.composite
 def _comparisons(draw: st.DrawFn) -> Comparison:
-    names = draw(st.lists(st.sampled_from(REGISTRY.names()), unique=True))
+    # A comparison names judged metrics only: recorded ones (GPU telemetry) are never compared.
+    judged = [m.name for m in REGISTRY if m.judged]
+    names = draw(st.lists(st.sampled_from(judged), unique=True))
     return Comparison(
         node_id=draw(_text),
         verdict=draw(_verdicts),
