@@ -464,11 +464,11 @@ def profile_window(
                     with tf.profiler.experimental.Trace(profiling.STEP_MARKER, step_num=step, _r=1):
                         train_function(iterator)
                         sync()
-                # One more step, outside any marker and never attributed: the
-                # executor records an op's end after the step's result is ready,
-                # so when the profiler stopped right after the last marked step,
-                # that step's last op (the first layer's gradient) was sometimes
-                # missing from the trace.
+                # One more step, outside any marker and never attributed: when
+                # the profiler stopped right after the last marked step, that
+                # step's last op (the first layer's gradient) was sometimes
+                # missing from the trace (its end recorded after the step
+                # returned, presumably; not verified).
                 train_function(iterator)
                 sync()
         space = _read_space(logdir)
