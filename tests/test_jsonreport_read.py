@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_reliability_results import OTHER_TYPES, _parent, _places
 
 from pytest_cnnperf.baselines.compare import Comparison, compare, confirmed
 from pytest_cnnperf.baselines.model import Provenance, Verdict
@@ -390,20 +390,9 @@ def test_a_part_listed_under_another_name_is_refused(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- properties
 
 
-def _places(value: Any, where: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
-    yield where
-    if isinstance(value, dict):
-        for key, item in value.items():
-            yield from _places(item, (*where, key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from _places(item, (*where, index))
-
-
 # The places these blocks add: windows, arrangement, layers, parts, metric details.
 ADDED = ("windows", "arrangement", "layers", "parts", "noise", "noise_dof", "detail")
 PLACES = [p for p in _places(json.loads(TEXT)) if any(key in p for key in ADDED)]
-OTHER_TYPES: list[Any] = [None, True, 0, -1, 2.5, "x", [], {}, [1], {"a": 1}]
 
 
 @pytest.fixture(scope="module")
@@ -417,12 +406,6 @@ def _read_or_refused(path: Path, document: Any) -> None:
         load_results(path, REGISTRY)
     except ResultsError as error:
         assert str(path) in str(error)
-
-
-def _parent(document: Any, place: tuple[Any, ...]) -> Any:
-    for key in place[:-1]:
-        document = document[key]
-    return document
 
 
 @PROPERTY
