@@ -123,7 +123,7 @@ def find_backend() -> Backend:
             if name == "tensorflow":
                 try:
                     # Quietly, the way the plugin imports it (needs pytest too).
-                    from pytest_cnnperf.backend import import_tensorflow
+                    from pytest_cnnperf.backends.imports import import_tensorflow
                 except ImportError:
                     module = importlib.import_module(name)
                 else:
@@ -409,7 +409,8 @@ def _device_span_seconds(space: Any) -> float | None:
 
 
 def check_timing_sync(tf: Any) -> Check:
-    from pytest_cnnperf import devices, layers
+    from pytest_cnnperf import layers
+    from pytest_cnnperf.backends import tensorflow as tf_backend
 
     # About 0.3 ms a product with TF32 (TensorFlow's default on Ampere and newer),
     # 2 ms without: a window of tens of ms, far above launch and sync costs.
@@ -424,20 +425,20 @@ def check_timing_sync(tf: Any) -> Check:
             return x
 
         work(a)  # traced and warmed up, outside every window
-        devices.synchronize(tf)
+        tf_backend.synchronize(tf)
         started = time.perf_counter()
         for _ in range(calls):
             out = work(a)
         unsynced = time.perf_counter() - started
-        devices.synchronize(tf)
+        tf_backend.synchronize(tf)
         plain = time.perf_counter() - started
         logdir = tempfile.mkdtemp(prefix="cnnperf-gpu-check-")
         with layers._profiler(tf, logdir, gpu=True):
-            devices.synchronize(tf)
+            tf_backend.synchronize(tf)
             started = time.perf_counter()
             for _ in range(calls):
                 out = work(a)
-            devices.synchronize(tf)
+            tf_backend.synchronize(tf)
             window = time.perf_counter() - started
     del out
     span = _device_span_seconds(layers._read_space(logdir))
@@ -462,14 +463,14 @@ def check_timing_sync(tf: Any) -> Check:
 
 
 def _median_seconds(tf: Any, run: Callable[[], Any], repeats: int = 7) -> float:
-    from pytest_cnnperf import devices
+    from pytest_cnnperf.backends import tensorflow as tf_backend
 
     times = []
     for _ in range(repeats):
-        devices.synchronize(tf)
+        tf_backend.synchronize(tf)
         started = time.perf_counter()
         run()
-        devices.synchronize(tf)
+        tf_backend.synchronize(tf)
         times.append(time.perf_counter() - started)
     return sorted(times)[len(times) // 2]
 
@@ -528,7 +529,7 @@ def check_tf32(tf: Any) -> Check:
 
 
 def check_mixed_precision(tf: Any) -> Check:
-    from pytest_cnnperf.backend import import_keras
+    from pytest_cnnperf.backends.imports import import_keras
 
     keras = import_keras()
     capability = _capability(tf)

@@ -38,7 +38,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pytest_cnnperf.backend import import_keras, import_tensorflow
+from pytest_cnnperf.backends.imports import import_keras, import_tensorflow
 from pytest_cnnperf.datasets import load, prepare, training_pipeline
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

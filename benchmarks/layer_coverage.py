@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_cnnperf import layers
-from pytest_cnnperf.backend import import_keras, import_tensorflow
+from pytest_cnnperf.backends.imports import import_keras, import_tensorflow
 from pytest_cnnperf.datasets import load, prepare, training_pipeline
 from pytest_cnnperf.layerprofile import LayerProfile
 

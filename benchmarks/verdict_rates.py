@@ -66,7 +66,7 @@ EXTRA_SIZE = {"lenet5": 192, "resnet20_v1": 256}
 
 
 def _extra_work_model(base: Any, units: int, input_shape: tuple[int, ...], size: int) -> Any:
-    from pytest_cnnperf.backend import import_keras, import_tensorflow
+    from pytest_cnnperf.backends.imports import import_keras, import_tensorflow
 
     keras = import_keras()
     tf = import_tensorflow()

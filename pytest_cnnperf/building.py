@@ -14,8 +14,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pytest_cnnperf import datachecks
-from pytest_cnnperf.backend import import_keras, import_tensorflow
+from pytest_cnnperf import backends, datachecks
+from pytest_cnnperf.backends.imports import import_keras
 from pytest_cnnperf.datachecks import DataCheckError
 from pytest_cnnperf.markers import DatasetSpec, ModelSpec, resolve_profiled
 
@@ -113,14 +113,14 @@ def build_model(spec: ModelSpec, ds: Dataset, device_name: str) -> ModelUnderTes
 
     height, width, channels = ds.input_shape
     input_shape = (int(height), int(width), int(channels))
-    tf = import_tensorflow()
+    scope = backends.current().devices.scope
 
     if spec.builder is None:
         recipe = models.recipe(spec.name)
         who, hint = f"The model {spec.name!r}", ""
 
         def make() -> keras.Model:
-            with tf.device(device_name):
+            with scope(device_name):
                 return models.build(
                     spec.name, input_shape=input_shape, num_classes=ds.num_classes, **spec.options
                 )
@@ -145,7 +145,7 @@ def build_model(spec: ModelSpec, ds: Dataset, device_name: str) -> ModelUnderTes
             )
 
         def make() -> keras.Model:
-            with tf.device(device_name):
+            with scope(device_name):
                 built = builder(**kwargs)
             keras = import_keras()
             if not isinstance(built, keras.Model):

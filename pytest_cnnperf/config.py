@@ -61,6 +61,10 @@ class CnnperfConfig:
     layers: bool = True
     #: XLA compilation of the train step (``--cnnperf-jit``).
     jit: bool = False
+    #: The Keras backend of this process (``--cnnperf-backend``, else KERAS_BACKEND).
+    backend: str = "tensorflow"
+    #: ``--cnnperf-backends``: the backends to run side by side, or None.
+    backends: tuple[str, ...] | None = None
 
     @property
     def device_kind(self) -> str:
@@ -127,6 +131,8 @@ class CnnperfConfig:
             confirm=values["cnnperf_confirm"] is not False,
             layers=values["cnnperf_layers"] != "off",
             jit=values["cnnperf_jit"] is True,
+            backend=values["cnnperf_backend"] or _environment_backend(),
+            backends=values["cnnperf_backends"],
         )
         if cfg.update_interrupted and not cfg.update_baselines:
             raise pytest.UsageError(
@@ -136,6 +142,16 @@ class CnnperfConfig:
         if not hasattr(config, "workerinput"):
             check_paths(config, cfg)
         return cfg
+
+
+def _environment_backend() -> str:
+    """The backend KERAS_BACKEND names, tensorflow when it is unset."""
+    from pytest_cnnperf import backends
+
+    try:
+        return backends.requested()
+    except backends.BackendError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 def _resolve(config: pytest.Config, option: opts.Option) -> Any:

@@ -15,17 +15,16 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from importlib import metadata
 from typing import Any
 
+from pytest_cnnperf import backends
 from pytest_cnnperf.baselines.model import HardwareKey
 
 _PACKAGES = {
-    "tensorflow": ("tensorflow", "tensorflow-cpu", "tf-nightly"),
     "keras": ("keras",),
     "numpy": ("numpy",),
 }
@@ -159,42 +158,47 @@ def cpu_count() -> int:
         return os.cpu_count() or 1
 
 
-def describe_hardware(*, gpu: bool, precision: str, nvml: NvmlReport | None = None) -> HardwareKey:
-    """The baseline key: the CPU, or the GPUs NVML lists, and the precision policy."""
+def describe_hardware(
+    *, gpu: bool, precision: str, nvml: NvmlReport | None = None, backend: str | None = None
+) -> HardwareKey:
+    """The baseline key: the CPU, or the GPUs NVML lists, the precision policy and the
+    Keras backend (``KERAS_BACKEND``'s when not given)."""
+    backend = backend or backends.requested()
     if not gpu:
-        return HardwareKey("cpu", cpu_model(), cpu_count(), precision)
+        return HardwareKey("cpu", cpu_model(), cpu_count(), precision, backend)
     report = nvml if nvml is not None else nvml_report()
     names = sorted({g.name for g in report.gpus})
     model = " + ".join(names) if names else "unknown GPU"
     # A GPU run with no GPU NVML could list still names one device: the count
     # is a key field and must be at least 1.
-    return HardwareKey("gpu", model, max(len(report.gpus), 1), precision)
+    return HardwareKey("gpu", model, max(len(report.gpus), 1), precision, backend)
 
 
 def software_fingerprint(*, gpu: bool, nvml: NvmlReport | None = None) -> dict[str, str]:
     """Versions of everything an upgrade can change: recorded, not part of the key."""
+    backend = backends.requested()
     versions: dict[str, str] = {
         "python": platform.python_version(),
         "os": f"{platform.system()} {platform.release()}",
-        "keras_backend": os.environ.get("KERAS_BACKEND", "tensorflow"),
+        "keras_backend": backend,
     }
     for key, candidates in _PACKAGES.items():
         found = package_version(candidates)
         if found:
             versions[key] = found
+    # The backend's packages (and, on a GPU run, the CUDA and cuDNN it was built with).
+    versions.update(_backend_software(backend, gpu))
     if gpu:
         report = nvml if nvml is not None else nvml_report()
         if report.driver_version:
             versions["driver"] = report.driver_version
         if report.cuda_driver_version:
             versions["cuda_driver"] = report.cuda_driver_version
-        tf = sys.modules.get("tensorflow")
-        if tf is not None:
-            build = dict(tf.sysconfig.get_build_info())
-            for key in ("cuda_version", "cudnn_version"):
-                if build.get(key):
-                    versions[key.removesuffix("_version")] = str(build[key])
     return versions
+
+
+def _backend_software(backend: str, gpu: bool) -> dict[str, str]:
+    return backends.of(backend).software.fingerprint(gpu=gpu)
 
 
 @dataclass(frozen=True)
@@ -222,6 +226,7 @@ class EnvironmentSnapshot:
                 "model": self.hardware.device_model,
                 "count": self.hardware.device_count,
                 "precision": self.hardware.precision,
+                "backend": self.hardware.backend,
             },
             "gpus": [
                 {

@@ -180,7 +180,7 @@ def instrument(keras_model: keras.Model) -> None:
     Call after ``compile`` and before the train function is first traced.
     Only op names change, never the computation.
     """
-    from pytest_cnnperf.backend import import_tensorflow
+    from pytest_cnnperf.backends.imports import import_tensorflow
 
     tf = import_tensorflow()
     owners = {
@@ -434,7 +434,7 @@ def profile_window(
     profiler that cannot start (another session is running) or a profile that
     cannot be attributed gives a profile with no steps and a note saying why.
     """
-    from pytest_cnnperf.backend import import_keras, import_tensorflow
+    from pytest_cnnperf.backends.imports import import_keras, import_tensorflow
 
     tf = import_tensorflow()
     keras = import_keras()

@@ -27,6 +27,9 @@ DATA_MODES = ("auto", "real")
 DEFAULT_BASELINE_DIR = "baselines"
 COMPARE_MODES = ("fail", "warn", "off")
 LAYER_MODES = ("on", "off")
+#: Keras 3's backends (``pytest_cnnperf.backends.NAMES``, repeated here so that
+#: loading the options imports nothing).
+BACKENDS = ("tensorflow", "jax", "torch")
 
 
 def parse_positive_int(text: str) -> int:
@@ -117,6 +120,26 @@ parse_precision = _choice("precision", PRECISIONS)
 parse_data_mode = _choice("data_mode", DATA_MODES)
 parse_compare_mode = _choice("compare_mode", COMPARE_MODES)
 parse_layer_mode = _choice("layer_mode", LAYER_MODES)
+parse_backend = _choice("backend", BACKENDS)
+
+
+def parse_backend_list(text: str) -> tuple[str, ...]:
+    """Parse ``tensorflow,jax``: at least two backends, none twice."""
+    names = tuple(part.strip() for part in text.split(","))
+    unknown = [name for name in names if name not in BACKENDS]
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"expected a comma-separated list of {', '.join(BACKENDS)}, got {text!r} "
+            f"({', '.join(repr(name) for name in unknown)} is not a backend)"
+        )
+    if len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"expected each backend once, got {text!r}")
+    if len(names) < 2:
+        raise argparse.ArgumentTypeError(
+            f"expected at least two backends to set side by side, got {text!r} "
+            "(use --cnnperf-backend for one)"
+        )
+    return names
 
 
 def parse_tolerance_spec(text: str) -> str:
@@ -170,6 +193,24 @@ OPTIONS: tuple[Option, ...] = (
         None,
         None,
         "cnnperf_gpu",
+    ),
+    Option(
+        "--cnnperf-backend",
+        "cnnperf_backend",
+        f"the Keras backend to train on, one of {', '.join(BACKENDS)}; decided before Keras "
+        "is imported (default: KERAS_BACKEND, else tensorflow)",
+        "NAME",
+        parse_backend,
+        "cnnperf_backend",
+    ),
+    Option(
+        "--cnnperf-backends",
+        "cnnperf_backends",
+        "run every test once per backend, each backend in a fresh pytest process, and set "
+        "them side by side, e.g. tensorflow,jax,torch (default: one backend)",
+        "LIST",
+        parse_backend_list,
+        "",
     ),
     Option(
         "--cnnperf-device",

@@ -13,6 +13,7 @@ recompile it for assertion rewriting each time.
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
@@ -58,6 +59,33 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     options.add_options(parser)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(
+    early_config: pytest.Config, parser: pytest.Parser, args: list[str]
+) -> None:
+    """Decide the Keras backend before a conftest.py can import Keras."""
+    name = getattr(early_config.known_args_namespace, "cnnperf_backend", None)
+    if name is None:
+        raw = early_config.getini("cnnperf_backend")
+        if not raw:
+            return
+        try:
+            name = options.parse_backend(str(raw))
+        except argparse.ArgumentTypeError as exc:
+            raise pytest.UsageError(f"ini option cnnperf_backend = {raw!r}: {exc}") from None
+    _select_backend(name)
+
+
+def _select_backend(name: str) -> None:
+    """Make ``name`` this process's Keras backend, or stop with the usage error."""
+    from pytest_cnnperf import backends
+
+    try:
+        backends.select(name)
+    except backends.BackendError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     from pytest_cnnperf import hookspec
 
@@ -74,14 +102,16 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     cfg = CnnperfConfig.from_pytest_config(config)
     config.stash[CONFIG_KEY] = cfg
-    if cfg.gpu and not hasattr(config, "workerinput"):
-        # Only --cnnperf-gpu pays for importing TensorFlow at start-up.
-        from pytest_cnnperf import devices
-        from pytest_cnnperf.backend import import_tensorflow
+    _select_backend(cfg.backend)
+    if cfg.gpu and not hasattr(config, "workerinput") and not cfg.backends:
+        # Only --cnnperf-gpu pays for importing the backend at start-up.
+        from pytest_cnnperf import backends, devices
 
-        tf = import_tensorflow()
-        problem = devices.missing_gpu_message(tf) or devices.too_many_workers(
-            config.getoption("numprocesses", None), len(tf.config.list_physical_devices("GPU"))
+        backend = backends.current()
+        problem = backend.devices.missing_gpu_message() or devices.too_many_workers(
+            config.getoption("numprocesses", None),
+            backend.devices.gpu_count(),
+            backends.FRAMEWORKS[backend.name],
         )
         if problem:
             raise pytest.UsageError(problem)

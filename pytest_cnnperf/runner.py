@@ -29,9 +29,6 @@ if TYPE_CHECKING:
     from pytest_cnnperf.runtime import Runtime
 
 
-_STRATEGIES: dict[tuple[str, tuple[str, ...]], Any] = {}
-
-
 class Runner:
     """The ``cnnperf`` fixture: ``train`` models with timed epochs, check accuracy."""
 
@@ -192,31 +189,18 @@ class Runner:
         pytest.fail(problem, pytrace=False)
 
     def _strategy(self, plan: TrainPlan) -> Any | None:
-        """The run's ``tf.distribute`` strategy, or None for one device.
+        """The run's multi-device strategy, or None for one device.
 
         Raises:
-            SettingsError: more devices asked for than this process sees.
+            SettingsError: more devices asked for than this process sees, or a
+                strategy the backend does not have.
         """
         if plan.strategy is None:
             return None
-        from pytest_cnnperf.backend import import_tensorflow
+        from pytest_cnnperf import backends
 
-        tf = import_tensorflow()
         kind = self.runtime.placement.kind.upper()
-        visible = [device.name for device in tf.config.list_logical_devices(kind)]
-        count = len(visible) if plan.devices is None else plan.devices
-        if count > len(visible):
-            raise SettingsError(
-                f"Expected devices to be at most {len(visible)}, the {kind} devices this "
-                f"process sees ({', '.join(visible)}; under pytest -n each worker sees one "
-                f"GPU). Received: devices={count}"
-            )
-        key = (plan.strategy, tuple(visible[:count]))
-        if key not in _STRATEGIES:
-            # One strategy per device set and process: creating one sets up its
-            # cross-device communication, which is not free.
-            _STRATEGIES[key] = tf.distribute.MirroredStrategy(devices=list(key[1]))
-        return _STRATEGIES[key]
+        return backends.current().devices.strategy(plan.strategy, kind, plan.devices)
 
     def check_accuracy(self, result: TrainResult, *, at_least: float | ByProfile[Any]) -> None:
         """Fail the test unless held-out accuracy is at least ``at_least`` (0..1)."""

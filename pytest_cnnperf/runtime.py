@@ -1,9 +1,10 @@
-"""The process's TensorFlow set-up: device pinning, precision, determinism, seeds.
+"""The process's backend set-up: device pinning, precision, determinism, seeds.
 
-TensorFlow accepts its device configuration only before its runtime starts,
-that is once per process: the first set-up is kept for the process and handed
-to every later caller. Imported by the ``cnnperf_runtime`` fixture, never at
-plugin load.
+A Keras backend accepts its device configuration only before its runtime
+starts, that is once per process: the first set-up is kept for the process
+and handed to every later caller. The backend's own calls are its
+``Devices`` and ``Numerics`` (``pytest_cnnperf.backends``). Imported by the
+``cnnperf_runtime`` fixture, never at plugin load.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pytest_cnnperf import devices, environment
-from pytest_cnnperf.backend import import_keras, import_tensorflow
+from pytest_cnnperf import backends, devices, environment
+from pytest_cnnperf.backends.imports import import_keras
 
 if TYPE_CHECKING:
     from pytest_cnnperf.config import CnnperfConfig
@@ -22,12 +23,12 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Runtime:
-    """Per-process TensorFlow set-up, done once before the first operation."""
+    """Per-process backend set-up, done once before the first operation."""
 
     placement: devices.Placement
     precision: str
     deterministic: bool
-    #: TF32 matrix multiplies in force (TensorFlow's own report, after set-up).
+    #: TF32 matrix multiplies in force (the backend's own report, after set-up).
     tf32: bool = False
     #: XLA compilation of the train step (``--cnnperf-jit``).
     jit: bool = False
@@ -42,9 +43,9 @@ class ProcessRuntime:
     """The one ``Runtime`` of this process, set up by the first ``get``.
 
     Later calls return the first set-up whatever configuration they pass: the
-    devices TensorFlow has started on cannot be changed. A set-up that failed
-    is remembered too, and its ``DeviceError`` raised again, because
-    TensorFlow's runtime may have started during the attempt.
+    devices the backend has started on cannot be changed. A set-up that failed
+    is remembered too, and its ``DeviceError`` raised again, because the
+    backend's runtime may have started during the attempt.
     """
 
     def __init__(self) -> None:
@@ -66,7 +67,7 @@ class ProcessRuntime:
         return self._outcome
 
 
-#: This process's TensorFlow set-up; see ``ProcessRuntime``.
+#: This process's backend set-up; see ``ProcessRuntime``.
 PROCESS_RUNTIME = ProcessRuntime()
 
 
@@ -105,10 +106,10 @@ def cores_of_worker(cores: list[int], index: int, workers: int) -> list[int]:
     return cores[start : start + share + (1 if index < extra else 0)]
 
 
-def share_cores(tf: object, worker_id: str | None) -> None:
+def share_cores(numerics: backends.Numerics, worker_id: str | None) -> None:
     """On CPU under xdist, pin this worker to its share of the cores, threads to match.
 
-    Must run before TensorFlow's runtime starts (thread pools are fixed
+    Must run before the backend's runtime starts (thread pools are fixed
     then). Without ``os.sched_setaffinity`` (macOS, Windows) nothing is
     pinned and the arrangement says so.
     """
@@ -125,8 +126,7 @@ def share_cores(tf: object, worker_id: str | None) -> None:
     pinned = worker_id is not None and workers > 1 and mine != cores
     if pinned:
         os.sched_setaffinity(0, mine)
-        tf.config.threading.set_intra_op_parallelism_threads(len(mine))  # type: ignore[attr-defined]
-        tf.config.threading.set_inter_op_parallelism_threads(len(mine))  # type: ignore[attr-defined]
+        numerics.share_threads(len(mine))
     _ARRANGEMENT["pinned"] = pinned
     _ARRANGEMENT["cores"] = len(mine)
 
@@ -135,13 +135,11 @@ def arrangement() -> dict[str, object]:
     """``{"cores": 2, "threads": 2, "workers": 1, "pinned": False}`` for this process.
 
     ``cores`` counts the cores the process may run on (its own share under
-    xdist), ``threads`` TensorFlow's intra-op threads (0: its default, one
+    xdist), ``threads`` the backend's intra-op threads (its default is one
     per core), ``workers`` the xdist workers sharing the machine.
     """
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    threads = 0
-    tf = import_tensorflow()
-    threads = int(tf.config.threading.get_intra_op_parallelism_threads())
+    threads = backends.current().numerics.threads()
     return {
         "cores": int(cores or 1),
         "threads": threads or int(cores or 1),
@@ -151,22 +149,20 @@ def arrangement() -> dict[str, object]:
 
 
 def _set_up(cfg: CnnperfConfig, worker_id: str | None) -> Runtime:
-    tf = import_tensorflow()
-    keras = import_keras()
+    backend = backends.current()
     if not cfg.gpu:
-        share_cores(tf, worker_id)
-    placement = devices.pin(tf, gpu=cfg.gpu, requested=cfg.device_index, worker_id=worker_id)
+        share_cores(backend.numerics, worker_id)
+    # Flags some backends read when their runtime starts (XLA's) come first.
+    backend.numerics.configure(precision=cfg.precision, deterministic=cfg.deterministic)
+    placement = backend.devices.pin(gpu=cfg.gpu, requested=cfg.device_index, worker_id=worker_id)
+    # After pinning: Keras' PyTorch backend picks its device on import.
+    keras = import_keras()
     keras.mixed_precision.set_global_policy(keras_policy(cfg.precision))
-    # TensorFlow multiplies float32 matrices in TF32 by default on Ampere and
-    # newer: float32 must say no, or it is not float32.
-    tf.config.experimental.enable_tensor_float_32_execution(cfg.precision == "tf32")
-    if cfg.deterministic:
-        tf.config.experimental.enable_op_determinism()
     return Runtime(
         placement,
         cfg.precision,
         cfg.deterministic,
-        tf32=bool(tf.config.experimental.tensor_float_32_execution_enabled()),
+        tf32=backend.numerics.tf32(),
         jit=getattr(cfg, "jit", False),
     )
 

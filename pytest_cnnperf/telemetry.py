@@ -691,33 +691,40 @@ def open_sampler(
     return Sampler(nvml, devices, interval_seconds=interval_seconds)
 
 
-def sampler_for_devices(
-    tf: ModuleType,
-    device_names: Sequence[str],
-    *,
-    interval_seconds: float = DEFAULT_INTERVAL_SECONDS,
-) -> Sampler | RunTelemetry:
-    """The sampler of the TensorFlow GPUs ``device_names`` (``/device:GPU:0`` ...)."""
+def tensorflow_bus_ids(tf: ModuleType, device_names: Sequence[str]) -> dict[str, str] | str:
+    """TensorFlow GPU name (``/device:GPU:0``) -> PCI bus id, or why there is none."""
     try:
         descriptions = _DESCRIPTIONS.get("gpus")
         if descriptions is None:
             descriptions = _DESCRIPTIONS["gpus"] = device_descriptions(tf)
     except Exception as exc:
-        return RunTelemetry(
-            error=f"GPU telemetry is off: TensorFlow did not describe its GPUs ({exc})."
-        )
+        return f"GPU telemetry is off: TensorFlow did not describe its GPUs ({exc})."
     bus_ids = tensorflow_pci_bus_ids(descriptions)
-    wanted = [_canonical(name) for name in device_names]
     known = {_canonical(name): bus for name, bus in bus_ids.items()}
-    missing = [name for name in wanted if name not in known]
+    missing = [name for name in device_names if _canonical(name) not in known]
     if missing:
-        return RunTelemetry(
-            error=(
-                f"GPU telemetry is off: TensorFlow gave no PCI bus id for {', '.join(missing)} "
-                f"(its GPUs: {descriptions or 'none'})."
-            )
+        return (
+            f"GPU telemetry is off: TensorFlow gave no PCI bus id for "
+            f"{', '.join(_canonical(name) for name in missing)} "
+            f"(its GPUs: {descriptions or 'none'})."
         )
-    return open_sampler([known[name] for name in wanted], interval_seconds=interval_seconds)
+    return {name: known[_canonical(name)] for name in device_names}
+
+
+def sampler_for_devices(
+    bus_ids: Mapping[str, str] | str,
+    device_names: Sequence[str],
+    *,
+    interval_seconds: float = DEFAULT_INTERVAL_SECONDS,
+) -> Sampler | RunTelemetry:
+    """The sampler of the GPUs ``device_names``, found by the backend's ``bus_ids``.
+
+    ``bus_ids`` is the backend's ``Devices.pci_bus_ids`` answer: the bus id of
+    each device, or the sentence saying why the backend gave none.
+    """
+    if isinstance(bus_ids, str):
+        return RunTelemetry(error=bus_ids)
+    return open_sampler([bus_ids[name] for name in device_names], interval_seconds=interval_seconds)
 
 
 #: The visible GPUs' descriptions, asked once per process (devices are fixed then).

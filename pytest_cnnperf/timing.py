@@ -216,14 +216,14 @@ def _pool(threads: int) -> Any:
 
 
 def kernel_threads() -> int:
-    """TensorFlow's intra-op threads, or the cores this process may use."""
+    """The backend's intra-op threads, or the cores this process may use."""
     import os
 
     try:
-        from pytest_cnnperf.backend import import_tensorflow
+        from pytest_cnnperf import backends
 
-        threads = int(import_tensorflow().config.threading.get_intra_op_parallelism_threads())
-    except Exception:  # no TensorFlow: the cores decide
+        threads = backends.current().numerics.threads()
+    except Exception:  # no backend installed: the cores decide
         threads = 0
     if threads:
         return threads
@@ -234,7 +234,7 @@ def kernel_threads() -> int:
 
 def calibration_callback(kernel: ReferenceKernel) -> Any:
     """A callback that times ``kernel`` at each epoch end: after the timer, outside its window."""
-    from pytest_cnnperf.backend import import_keras
+    from pytest_cnnperf.backends.imports import import_keras
 
     keras = import_keras()
 
@@ -247,7 +247,7 @@ def calibration_callback(kernel: ReferenceKernel) -> Any:
 
 def keras_callback(recorder: EpochRecorder) -> Any:
     """Wrap ``recorder`` in a ``keras.callbacks.Callback``."""
-    from pytest_cnnperf.backend import import_keras
+    from pytest_cnnperf.backends.imports import import_keras
 
     keras = import_keras()
 

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pytest_cnnperf import devices, telemetry, timing
-from pytest_cnnperf.backend import import_keras, import_tensorflow
+from pytest_cnnperf import backends, telemetry, timing
+from pytest_cnnperf.backends.imports import import_keras
 from pytest_cnnperf.results import EpochResult, TrainResult, WindowResult
 from pytest_cnnperf.runtime import seed_everything
 
@@ -107,7 +107,7 @@ class RunData:
 
 @dataclass(frozen=True)
 class Pipelines:
-    """The ``tf.data`` pipelines ``fit`` and the validation callback read."""
+    """The input pipelines ``fit`` and the validation callback read (the backend's)."""
 
     train: Any
     validation: Any | None
@@ -205,25 +205,24 @@ def hold_out(
 def pipelines(data: RunData, recipe: Recipe, plan: TrainPlan, seed: int) -> Pipelines:
     """The shuffled, augmented training pipeline and the validation pipeline.
 
-    They are built outside any device scope: tf.data runs on the host, and its
-    source tensors stay in host memory rather than filling a GPU with the
-    whole data set; batches are prefetched.
+    They are built outside any device scope: the pipelines run on the host
+    (``tf.data`` on TensorFlow, host arrays elsewhere), and their source
+    arrays stay in host memory rather than filling a GPU with the whole data
+    set; batches are prefetched.
     """
-    from pytest_cnnperf.datasets import pipeline
-
+    inputs = backends.current().inputs
     augmentation = recipe.augmentation.layers(seed) if recipe.augmentation else None
-    train = pipeline.training_pipeline(
+    train = inputs.training(
         data.x_train,
         data.y_train,
         batch_size=plan.batch_size,
         seed=seed,
         augmentation_layers=augmentation or None,
+        steps=plan.steps_per_epoch,
     )
-    if plan.steps_per_epoch is not None:
-        train = train.take(plan.steps_per_epoch)
     validation = None
     if data.validation is not None:
-        validation = pipeline.evaluation_pipeline(
+        validation = inputs.evaluation(
             *data.validation, batch_size=max(plan.batch_size, EVALUATION_BATCH)
         )
     return Pipelines(train, validation)
@@ -280,29 +279,30 @@ def fit(
 ) -> Recorded:
     """Compile with the recipe and train on ``device`` (or ``strategy``'s devices);
     return the epoch and window timings."""
-    tf = import_tensorflow()
+    backend = backends.current()
     keras = import_keras()
     kernel = timing.ReferenceKernel()
-    with strategy.scope() if strategy is not None else tf.device(device):
+    sync = backend.devices.synchronize
+    with strategy.scope() if strategy is not None else backend.devices.scope(device):
         keras_model.compile(
             optimizer=recipe.make_optimizer(plan.learning_rate),
             loss=recipe.make_loss(),
             metrics=["accuracy"],
             # Explicit, never Keras' "auto" (XLA on any machine with a GPU):
             # the results say which was in force.
-            jit_compile=plan.jit,
+            jit_compile=backend.numerics.jit(plan.jit),
         )
-        if plan.layers and strategy is None:
+        if plan.layers and strategy is None and backend.profiler.layers_unavailable() is None:
             # Before the train function is traced: scopes name the optimizer
             # update of each layer's variables (op names only).
             from pytest_cnnperf import layers
 
             layers.instrument(keras_model)
         windowed = plan.windows > 0
-        sampler = gpu_sampler(tf, strategy_devices(strategy, device))
+        sampler = gpu_sampler(backend, strategy_devices(strategy, device))
         watcher = sampler if isinstance(sampler, telemetry.Sampler) else None
         recorder = timing.EpochRecorder(
-            lambda: devices.synchronize(tf),
+            sync,
             # Per-epoch timing: the measured epochs are the windows, watched.
             watcher=None if windowed else watcher,
             watch_from=plan.warmup_epochs,
@@ -323,12 +323,10 @@ def fit(
         if not windowed or recorder.non_finite is not None:
             return recorded
         steps_per_data_epoch = (
-            recorder.epochs[-1].steps
-            if recorder.epochs
-            else int(streams.train.cardinality().numpy())
+            recorder.epochs[-1].steps if recorder.epochs else backend.inputs.batches(streams.train)
         )
         shape = window_plan(plan, steps_per_data_epoch, recorder.last_steady_step_seconds)
-        windows = timing.EpochRecorder(lambda: devices.synchronize(tf), watcher=watcher)
+        windows = timing.EpochRecorder(sync, watcher=watcher)
         chosen = [timing.keras_callback(windows), timing.calibration_callback(kernel)]
         if recipe.lr_steps:
             warmup = plan.warmup_epochs
@@ -345,7 +343,7 @@ def fit(
             )
         with sampling(sampler) as sampled:
             keras_model.fit(
-                streams.train.repeat(),
+                backend.inputs.repeat(streams.train),
                 epochs=shape.count,
                 steps_per_epoch=shape.steps,
                 verbose=0,
@@ -359,13 +357,18 @@ def fit(
 
 
 def gpu_sampler(
-    tf: Any, devices_used: Sequence[str]
+    backend: backends.Backend, devices_used: Sequence[str]
 ) -> telemetry.Sampler | telemetry.RunTelemetry | None:
     """The telemetry sampler of a run on GPUs (or why there is none); None on the CPU."""
-    gpus = [name for name in devices_used if "GPU" in name.upper()]
+    gpus = [name for name in devices_used if is_gpu(name)]
     if not gpus:
         return None
-    return telemetry.sampler_for_devices(tf, gpus)
+    return telemetry.sampler_for_devices(backend.devices.pci_bus_ids(gpus), gpus)
+
+
+def is_gpu(device_name: str) -> bool:
+    """``/device:GPU:0`` (TensorFlow), ``gpu:0`` (JAX) and ``cuda:0`` (PyTorch) are GPUs."""
+    return "GPU" in device_name.upper() or device_name.lower().startswith("cuda")
 
 
 @dataclass
@@ -466,8 +469,8 @@ def run_arrangement(keras_model: Any, strategy: Any | None, device: str) -> dict
 
 
 def tf32_in_force() -> bool:
-    """Whether TensorFlow multiplies float32 matrices in TF32 now."""
-    return bool(import_tensorflow().config.experimental.tensor_float_32_execution_enabled())
+    """Whether the backend multiplies float32 matrices in TF32 now."""
+    return backends.current().numerics.tf32()
 
 
 def precision_in_force() -> str:
@@ -513,10 +516,14 @@ def profile_layers(
     It runs on its own (``layers.profile_window``), after ``fit`` has returned:
     no timed window and no reference kernel is ever profiled.
     """
-    from pytest_cnnperf import layers
     from pytest_cnnperf.layerprofile import LayerProfile
 
-    tf = import_tensorflow()
+    backend = backends.current()
+    unavailable = backend.profiler.layers_unavailable()
+    if unavailable is not None:
+        return LayerProfile.skipped(unavailable)
+    from pytest_cnnperf import layers
+
     # The timed windows' step (per-epoch timing makes each measured epoch a
     # window); the epochs' when there is none.
     step = result.step_seconds_median
@@ -536,7 +543,7 @@ def profile_layers(
             device=device,
             size=size,
             unprofiled_step_seconds=step,
-            sync=lambda: devices.synchronize(tf),
+            sync=backend.devices.synchronize,
         )
     finally:
         layers.remove_instrumentation(keras_model)
@@ -545,13 +552,11 @@ def profile_layers(
 def _test_accuracy(
     keras_model: keras.Model, prepared: Dataset, plan: TrainPlan, device: str
 ) -> float:
-    from pytest_cnnperf.datasets import pipeline
-
-    tf = import_tensorflow()
-    evaluation = pipeline.evaluation_pipeline(
+    backend = backends.current()
+    evaluation = backend.inputs.evaluation(
         prepared.x_test, prepared.y_test, batch_size=max(plan.batch_size, EVALUATION_BATCH)
     )
-    with tf.device(device):
+    with backend.devices.scope(device):
         scores = keras_model.evaluate(evaluation, verbose=0, return_dict=True)
     return float(scores["accuracy"])
 

@@ -23,7 +23,7 @@ TINY = textwrap.dedent(
 
 
     def tiny_cnn(input_shape, num_classes):
-        from pytest_cnnperf.backend import import_keras
+        from pytest_cnnperf.backends.imports import import_keras
         keras = import_keras()
         return keras.Sequential(
             [
@@ -37,7 +37,7 @@ TINY = textwrap.dedent(
 
 
     def tiny_dense(input_shape, num_classes):
-        from pytest_cnnperf.backend import import_keras
+        from pytest_cnnperf.backends.imports import import_keras
         keras = import_keras()
         return keras.Sequential(
             [keras.Input(input_shape), keras.layers.Flatten(),

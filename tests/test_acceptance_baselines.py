@@ -26,7 +26,7 @@ BUSY = textwrap.dedent(
     def busy_cnn(input_shape, num_classes, work=0):
         # 'work' chained 256x256 matrix products per step, fed by the input so
         # that no graph optimisation can fold them away: a deliberately slowed model.
-        from pytest_cnnperf.backend import import_keras, import_tensorflow
+        from pytest_cnnperf.backends.imports import import_keras, import_tensorflow
         keras = import_keras()
         tf = import_tensorflow()
 

@@ -20,7 +20,7 @@ TESTS = textwrap.dedent(
 
 
     def tiny_cnn(input_shape, num_classes):
-        from pytest_cnnperf.backend import import_keras
+        from pytest_cnnperf.backends.imports import import_keras
         keras = import_keras()
         return keras.Sequential(
             [

@@ -21,7 +21,7 @@ PROJECT = textwrap.dedent(
 
 
     def layered_cnn(input_shape, num_classes, work=0):
-        from pytest_cnnperf.backend import import_keras, import_tensorflow
+        from pytest_cnnperf.backends.imports import import_keras, import_tensorflow
         keras = import_keras()
         tf = import_tensorflow()
 

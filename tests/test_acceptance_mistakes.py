@@ -23,7 +23,7 @@ PROJECT = textwrap.dedent(
 
 
     def tiny(input_shape, num_classes):
-        from pytest_cnnperf.backend import import_keras
+        from pytest_cnnperf.backends.imports import import_keras
         keras = import_keras()
         return keras.Sequential(
             [keras.Input(input_shape), keras.layers.Flatten(),
@@ -33,7 +33,7 @@ PROJECT = textwrap.dedent(
 
 
     def three_units(input_shape):
-        from pytest_cnnperf.backend import import_keras
+        from pytest_cnnperf.backends.imports import import_keras
         keras = import_keras()
         return keras.Sequential(
             [keras.Input(input_shape), keras.layers.Flatten(),

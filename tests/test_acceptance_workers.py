@@ -40,7 +40,7 @@ PINNED = textwrap.dedent(
     @pytest_cnnperf.dataset("synthetic", train_size=256, test_size=64,
                             input_shape=(28, 28, 1), num_classes=10)
     def test_pinned(cnnperf, cnnperf_model, cnnperf_dataset, index):
-        from pytest_cnnperf.backend import import_tensorflow
+        from pytest_cnnperf.backends.imports import import_tensorflow
 
         cnnperf.train(cnnperf_model, cnnperf_dataset, batch_size=64, windows=3,
                       layers="off")

@@ -634,7 +634,7 @@ COLOURS = {"cat": (200, 30, 30), "ant": (10, 220, 40), "bee": (5, 5, 250)}
 
 
 def write_png(path: Path, colour: tuple[int, ...], height: int = 6, width: int = 9) -> None:
-    from pytest_cnnperf.backend import import_tensorflow
+    from pytest_cnnperf.backends.imports import import_tensorflow
 
     tf = import_tensorflow()
     image = np.broadcast_to(np.array(colour, np.uint8), (height, width, len(colour)))

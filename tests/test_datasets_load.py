@@ -342,7 +342,7 @@ def test_offline_never_downloads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 def test_online_download_goes_through_keras_datasets(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pytest_cnnperf.backend import import_keras
+    from pytest_cnnperf.backends.imports import import_keras
 
     keras = import_keras()
     images, labels = labelled(CLASS_COUNTS, 0)

@@ -55,7 +55,7 @@ def test_no_shuffle_keeps_the_order() -> None:
 
 
 def test_augmentation_layers_run_per_batch_in_training_mode() -> None:
-    from pytest_cnnperf.backend import import_keras
+    from pytest_cnnperf.backends.imports import import_keras
 
     keras = import_keras()
     x, y = numbered(6)
@@ -74,7 +74,7 @@ def test_evaluation_batches_keep_the_order() -> None:
 
 
 def test_pipelines_feed_model_fit() -> None:
-    from pytest_cnnperf.backend import import_keras
+    from pytest_cnnperf.backends.imports import import_keras
 
     keras = import_keras()
     x, y = numbered(8)

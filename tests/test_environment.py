@@ -102,6 +102,7 @@ def test_snapshot_opens_nvml_once_and_serves_key_and_software(
         "model": "NVIDIA H200",
         "count": 1,
         "precision": "float32",
+        "backend": "tensorflow",
     }
     assert block["gpus"][0]["name"] == "NVIDIA H200" and block["nvml_error"] is None
 
@@ -136,13 +137,13 @@ def test_pinning_selects_a_logical_cpu_device_and_hides_gpus() -> None:
     # Two logical CPU devices stand in for two accelerators.
     stdout = _run_python(
         """
-        from pytest_cnnperf import devices
-        from pytest_cnnperf.backend import import_tensorflow
+        from pytest_cnnperf.backends import tensorflow as tf_backend
+        from pytest_cnnperf.backends.imports import import_tensorflow
         tf = import_tensorflow()
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(
             cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-        placement = devices.pin(tf, gpu=False, requested=1, worker_id="gw0")
+        placement = tf_backend.pin(tf, gpu=False, requested=1, worker_id="gw0")
         with tf.device(placement.device_name):
             x = tf.constant([1.0, 2.0]) * 3
         print(placement.device_name, placement.visible_count, x.device,
@@ -159,10 +160,11 @@ def test_pinning_rejects_an_index_beyond_the_devices() -> None:
     stdout = _run_python(
         """
         from pytest_cnnperf import devices
-        from pytest_cnnperf.backend import import_tensorflow
+        from pytest_cnnperf.backends import tensorflow as tf_backend
+        from pytest_cnnperf.backends.imports import import_tensorflow
         tf = import_tensorflow()
         try:
-            devices.pin(tf, gpu=False, requested=3, worker_id=None)
+            tf_backend.pin(tf, gpu=False, requested=3, worker_id=None)
         except devices.DeviceError as exc:
             print(exc)
         """
@@ -175,9 +177,9 @@ def test_missing_gpu_message_names_what_was_looked_for() -> None:
         """
         import os
         os.environ["CUDA_VISIBLE_DEVICES"] = "7"
-        from pytest_cnnperf import devices
-        from pytest_cnnperf.backend import import_tensorflow
-        print(devices.missing_gpu_message(import_tensorflow()))
+        from pytest_cnnperf.backends import tensorflow as tf_backend
+        from pytest_cnnperf.backends.imports import import_tensorflow
+        print(tf_backend.missing_gpu_message(import_tensorflow()))
         """
     )
     assert "tf.config.list_physical_devices('GPU') returned []" in stdout

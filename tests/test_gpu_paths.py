@@ -28,7 +28,7 @@ TINY = textwrap.dedent(
 
 
     def tiny_cnn(input_shape, num_classes):
-        from pytest_cnnperf.backend import import_keras
+        from pytest_cnnperf.backends.imports import import_keras
         keras = import_keras()
         return keras.Sequential(
             [
@@ -50,7 +50,7 @@ TINY = textwrap.dedent(
 TWO_CPUS = textwrap.dedent(
     """
     def pytest_configure(config):
-        from pytest_cnnperf.backend import import_tensorflow
+        from pytest_cnnperf.backends.imports import import_tensorflow
         tf = import_tensorflow()
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(
@@ -106,7 +106,7 @@ def test_float32_turns_tf32_off_and_the_results_say_what_was_in_force(
         @pytest_cnnperf.model(tiny_cnn)
         @pytest_cnnperf.dataset("synthetic", **SYNTHETIC)
         def test_tiny(cnnperf, cnnperf_model, cnnperf_dataset):
-            from pytest_cnnperf.backend import import_tensorflow
+            from pytest_cnnperf.backends.imports import import_tensorflow
             result = cnnperf.train(cnnperf_model, cnnperf_dataset, batch_size=32)
             tf = import_tensorflow()
             assert tf.config.experimental.tensor_float_32_execution_enabled() is False
@@ -263,8 +263,8 @@ def test_pinning_a_gpu_worker_on_logical_devices(pytester: pytest.Pytester) -> N
         check=textwrap.dedent(
             """
             import types
-            from pytest_cnnperf import devices
-            from pytest_cnnperf.backend import import_tensorflow
+            from pytest_cnnperf.backends import tensorflow as tf_backend
+            from pytest_cnnperf.backends.imports import import_tensorflow
             tf = import_tensorflow()
             cpu = tf.config.list_physical_devices("CPU")[0]
             tf.config.set_logical_device_configuration(
@@ -279,10 +279,10 @@ def test_pinning_a_gpu_worker_on_logical_devices(pytester: pytest.Pytester) -> N
                     set_memory_growth=lambda device, on: grown.append((device, on))),
             )
             fake_tf = types.SimpleNamespace(config=config)
-            placement = devices.pin(fake_tf, gpu=True, requested=None, worker_id="gw1")
+            placement = tf_backend.pin(fake_tf, gpu=True, requested=None, worker_id="gw1")
             print(placement.index, kept, grown, placement.visible_count)
             kept.clear(); grown.clear()
-            alone = devices.pin(fake_tf, gpu=True, requested=None, worker_id=None)
+            alone = tf_backend.pin(fake_tf, gpu=True, requested=None, worker_id=None)
             print(alone.index, kept, len(grown), alone.device_name)
             """
         )

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_cnnperf import models
-from pytest_cnnperf.backend import import_keras
+from pytest_cnnperf.backends.imports import import_keras
 from pytest_cnnperf.models import inputs, registry
 
 if TYPE_CHECKING:

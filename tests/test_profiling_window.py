@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from pytest_cnnperf import layers, profiling
-from pytest_cnnperf.backend import import_keras, import_tensorflow
+from pytest_cnnperf.backends.imports import import_keras, import_tensorflow
 from pytest_cnnperf.layerprofile import LayerProfile
 
 BATCH = 32

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from pytest_cnnperf import models
-from pytest_cnnperf.backend import import_keras
+from pytest_cnnperf.backends.imports import import_keras
 from pytest_cnnperf.models import Augmentation, Recipe
 
 SHIFT_AND_FLIP = Augmentation(shift_fraction=0.1, horizontal_flip=True)

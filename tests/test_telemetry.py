@@ -553,10 +553,10 @@ def test_a_tensorflow_device_is_sampled_through_its_bus_id(
         "gpus",
         {"/device:GPU:0": "device: 0, name: NVIDIA A100, pci bus id: 0000:0f:00.0"},
     )
-    sampler = telemetry.sampler_for_devices(
-        None,  # type: ignore[arg-type]  # the descriptions are already known
-        ["/job:localhost/replica:0/task:0/device:GPU:0"],
-    )
+    names = ["/job:localhost/replica:0/task:0/device:GPU:0"]
+    # The descriptions are already known: no TensorFlow module is needed.
+    bus_ids = telemetry.tensorflow_bus_ids(None, names)  # type: ignore[arg-type]
+    sampler = telemetry.sampler_for_devices(bus_ids, names)
     assert isinstance(sampler, telemetry.Sampler)
     sampler.sample()
     assert sampler.summary().gpus[0].pci_bus_id == "0000:0f:00.0"
@@ -566,7 +566,8 @@ def test_a_tensorflow_device_without_a_bus_id_is_one_message(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setitem(telemetry._DESCRIPTIONS, "gpus", {})
-    result = telemetry.sampler_for_devices(None, ["/device:GPU:1"])  # type: ignore[arg-type]
+    bus_ids = telemetry.tensorflow_bus_ids(None, ["/device:GPU:1"])  # type: ignore[arg-type]
+    result = telemetry.sampler_for_devices(bus_ids, ["/device:GPU:1"])
     assert isinstance(result, telemetry.RunTelemetry)
     assert result.error == (
         "GPU telemetry is off: TensorFlow gave no PCI bus id for GPU:1 (its GPUs: none)."
@@ -658,7 +659,8 @@ def test_a_tensorflow_that_cannot_describe_its_gpus_is_one_message(
 
     monkeypatch.setattr(telemetry, "device_descriptions", fails)
     monkeypatch.delitem(telemetry._DESCRIPTIONS, "gpus", raising=False)
-    result = telemetry.sampler_for_devices(None, ["/device:GPU:0"])  # type: ignore[arg-type]
+    bus_ids = telemetry.tensorflow_bus_ids(None, ["/device:GPU:0"])  # type: ignore[arg-type]
+    result = telemetry.sampler_for_devices(bus_ids, ["/device:GPU:0"])
     assert isinstance(result, telemetry.RunTelemetry)
     assert result.error == (
         "GPU telemetry is off: TensorFlow did not describe its GPUs (device_lib failed)."

@@ -48,12 +48,15 @@ class HardwareKey:
         device_count: CPU cores available to the run, or GPUs used.
         precision: the Keras dtype policy, e.g. ``"float32"`` or
             ``"mixed_float16"``.
+        backend: the Keras backend, ``"tensorflow"``, ``"jax"`` or
+            ``"torch"``: figures of two backends never compare as a regression.
     """
 
     device_kind: DeviceKind
     device_model: str
     device_count: int
     precision: str
+    backend: str = "tensorflow"
 
     def __post_init__(self) -> None:
         if self.device_kind not in DEVICE_KINDS:
@@ -76,17 +79,23 @@ class HardwareKey:
         """A stable, file-name-safe name for this key.
 
         For example ``cpu-intel-xeon-platinum-8375c-2c-float32`` or
-        ``gpu-nvidia-a100-sxm4-40gb-1gpu-mixed-float16``. Different keys can
+        ``gpu-nvidia-a100-sxm4-40gb-1gpu-mixed-float16``, with the backend
+        after it when it is not TensorFlow (``...-float32-jax``). Different keys can
         share a slug (``"Xeon(R)"`` and ``"Xeon"``); the stored hardware block
         tells them apart when the file is loaded.
         """
         count = f"{self.device_count}c" if self.device_kind == "cpu" else f"{self.device_count}gpu"
-        parts = (self.device_kind, _slug_part(self.device_model), count, _slug_part(self.precision))
+        parts = [self.device_kind, _slug_part(self.device_model), count, _slug_part(self.precision)]
+        if self.backend != "tensorflow":
+            # TensorFlow's files keep the names they had before other backends.
+            parts.append(_slug_part(self.backend))
         return "-".join(parts)
 
     def describe(self) -> str:
-        """One line for messages, e.g. ``cpu 'Intel Xeon' x2, float32``."""
-        return f"{self.device_kind} {self.device_model!r} x{self.device_count}, {self.precision}"
+        """One line for messages, e.g. ``cpu 'Intel Xeon' x2, float32`` (``, jax`` after
+        it for a backend other than TensorFlow)."""
+        text = f"{self.device_kind} {self.device_model!r} x{self.device_count}, {self.precision}"
+        return text if self.backend == "tensorflow" else f"{text}, {self.backend}"
 
 
 class Verdict(str, enum.Enum):

@@ -5,7 +5,7 @@ Layout of ``<baseline_dir>/<key slug>.json`` (schema version 3)::
     {
       "schema_version": 3,
       "hardware": {"device_kind": "cpu", "device_model": "...", "device_count": 2,
-                   "precision": "float32"},
+                   "precision": "float32"},   # and "backend": "jax" or "torch"
       "entries": {
         "<node id>": {
           "model": "lenet5", "dataset": "mnist", "batch_size": 128, "data_source": "real",
@@ -74,7 +74,7 @@ SIGNIFICANT_DIGITS = 6
 BASELINE_DIR_OPTION = "--cnnperf-baseline-dir"
 
 _TOP_KEYS = frozenset({"schema_version", "hardware", "entries"})
-_HARDWARE_KEYS = frozenset({"device_kind", "device_model", "device_count", "precision"})
+_HARDWARE_KEYS = frozenset({"device_kind", "device_model", "device_count", "precision", "backend"})
 _ENTRY_KEYS = frozenset(
     {
         "model",
@@ -449,6 +449,8 @@ class _Reader(FieldChecker):
                 device_model=self.text("hardware.device_model", block.get("device_model")),
                 device_count=block.get("device_count"),  # type: ignore[arg-type]
                 precision=self.text("hardware.precision", block.get("precision")),
+                # Files written before other backends are TensorFlow's.
+                backend=self.text("hardware.backend", block.get("backend", "tensorflow")),
             )
         except ValueError as error:
             self.fail("hardware", f"a valid hardware block ({error})", value)
@@ -708,6 +710,9 @@ def merged_document(
         "device_count": key.device_count,
         "precision": key.precision,
     }
+    if key.backend != "tensorflow":
+        # Absent means TensorFlow: its files read as they did before other backends.
+        document["hardware"]["backend"] = key.backend
     entries: dict[str, Any] = document["entries"]
     for item in accepted:
         node_id = item.figures.node_id

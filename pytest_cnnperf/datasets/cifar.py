@@ -198,7 +198,7 @@ class _CifarSource(Source):
         )
 
     def download(self, options: Options) -> Raw:
-        from pytest_cnnperf.backend import import_keras
+        from pytest_cnnperf.backends.imports import import_keras
 
         keras = import_keras()
         loader = getattr(keras.datasets, str(self.keras_module))

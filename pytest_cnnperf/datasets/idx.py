@@ -228,7 +228,7 @@ class _IdxSource(Source):
         return text
 
     def download(self, options: Options) -> Raw:
-        from pytest_cnnperf.backend import import_keras
+        from pytest_cnnperf.backends.imports import import_keras
 
         keras = import_keras()
         loader = getattr(keras.datasets, str(self.keras_module))

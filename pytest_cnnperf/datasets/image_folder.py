@@ -48,7 +48,7 @@ def decode_images(paths: list[Path], size: tuple[int, int], channels: int) -> Ar
     Raises:
         DatasetCorrupt: Naming the first file TensorFlow cannot decode.
     """
-    from pytest_cnnperf.backend import import_tensorflow
+    from pytest_cnnperf.backends.imports import import_tensorflow
 
     tf = import_tensorflow()
     height, width = size

@@ -32,7 +32,7 @@ def _check(x: Array, y: Array, batch_size: int) -> None:
 
 def _indexed(x: Array, y: Array) -> tuple[Any, Any, Any]:
     """The tensors, made once, and a function gathering a batch of indices from them."""
-    from pytest_cnnperf.backend import import_tensorflow
+    from pytest_cnnperf.backends.imports import import_tensorflow
 
     tf_module = import_tensorflow()
     images = tf_module.convert_to_tensor(x)

@@ -114,7 +114,7 @@ def _luminance(images: Array) -> Array:
 
 
 def _resize(images: Array, size: tuple[int, int]) -> Array:
-    from pytest_cnnperf.backend import import_tensorflow
+    from pytest_cnnperf.backends.imports import import_tensorflow
 
     tf = import_tensorflow()
     out = np.empty((len(images), *size, images.shape[-1]), np.float32)

@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from pytest_cnnperf.backend import import_keras
+from pytest_cnnperf.backends.imports import import_keras
 
 if TYPE_CHECKING:
     import keras

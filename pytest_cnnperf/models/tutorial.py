@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pytest_cnnperf.backend import import_keras
+from pytest_cnnperf.backends.imports import import_keras
 from pytest_cnnperf.models.inputs import (
     InputShape,
     InputSupport,
