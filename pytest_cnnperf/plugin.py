@@ -103,6 +103,13 @@ def pytest_configure(config: pytest.Config) -> None:
     cfg = CnnperfConfig.from_pytest_config(config)
     config.stash[CONFIG_KEY] = cfg
     _select_backend(cfg.backend)
+    if cfg.backend == "torch":
+        # Keras' PyTorch backend converts tensors with np.array(tensor), which
+        # NumPy 2 warns about on every step; the warning is Keras', not the test's.
+        config.addinivalue_line(
+            "filterwarnings",
+            "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning",
+        )
     if cfg.gpu and not hasattr(config, "workerinput") and not cfg.backends:
         # Only --cnnperf-gpu pays for importing the backend at start-up.
         from pytest_cnnperf import backends, devices
