@@ -4,11 +4,15 @@ Method: the same compiled LeNet-5 (``pytest_cnnperf.models.build("lenet5")`` at
 28x28x1) trains one epoch at a time, alternating between two feeds with the
 same number of steps and the same batch shapes:
 
-- *pipeline*: ``training_pipeline`` over the data set (seeded shuffle of the
-  indices, gather per batch, prefetch), as the runner feeds ``model.fit``;
-- *resident*: one batch taken from that pipeline, held as a tensor and
-  repeated (``from_tensors(batch).repeat(steps)``, the last batch cut to the
-  same partial size), so that producing a batch costs next to nothing.
+- *pipeline*: the backend's training pipeline over the data set, as the
+  runner feeds ``model.fit`` (``Inputs.training``: on TensorFlow the
+  ``tf.data`` pipeline, a seeded shuffle of the indices, gather per batch,
+  prefetch; on JAX and PyTorch the host-array ``PyDataset`` with its prefetch
+  thread);
+- *resident*: one batch taken from that pipeline and repeated (on TensorFlow
+  ``from_tensors(batch).repeat(steps)``, elsewhere a ``PyDataset`` that hands
+  back the same arrays; the last batch cut to the same partial size), so that
+  producing a batch costs next to nothing.
 
 The two feeds alternate epoch by epoch (the order flipping every repeat) after
 one warm-up epoch of each. Each adjacent pair gives a waiting share
@@ -27,6 +31,7 @@ shape; the script says which.
 
 Usage: python benchmarks/input_pipeline.py [--data-dir ../shared/datasets]
            [--batch-size 128] [--repeats 9] [--train-size 8000]
+           [--backend tensorflow|jax|torch]
 """
 
 from __future__ import annotations
@@ -38,14 +43,17 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pytest_cnnperf import backends
 from pytest_cnnperf.backends.imports import import_keras, import_tensorflow
-from pytest_cnnperf.datasets import load, prepare, training_pipeline
+from pytest_cnnperf.datasets import load, prepare
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def resident_feed(pipeline: Any, count: int, batch_size: int) -> Any:
-    """One pipeline batch kept as a tensor, repeated for an epoch of `count` images."""
+    """One pipeline batch, repeated for an epoch of `count` images."""
+    if backends.current().name != "tensorflow":
+        return _resident_host_feed(pipeline, count, batch_size)
     tf = import_tensorflow()
     images, labels = next(iter(pipeline))
     images, labels = tf.identity(images), tf.identity(labels)
@@ -54,6 +62,26 @@ def resident_feed(pipeline: Any, count: int, batch_size: int) -> Any:
     if rest:
         feed = feed.concatenate(tf.data.Dataset.from_tensors((images[:rest], labels[:rest])))
     return feed.prefetch(tf.data.AUTOTUNE)
+
+
+def _resident_host_feed(pipeline: Any, count: int, batch_size: int) -> Any:
+    import numpy as np
+
+    keras = import_keras()
+    images, labels = (np.asarray(part) for part in pipeline[0])
+    steps = math.ceil(count / batch_size)
+    rest = count - (steps - 1) * batch_size
+
+    class Resident(keras.utils.PyDataset):  # type: ignore[misc,name-defined]
+        def __len__(self) -> int:
+            return steps
+
+        def __getitem__(self, index: int) -> tuple[Any, Any]:
+            if index == steps - 1 and rest < batch_size:
+                return images[:rest], labels[:rest]
+            return images, labels
+
+    return Resident()
 
 
 def timed_epoch(model: Any, feed: Any) -> tuple[float, float]:
@@ -65,8 +93,12 @@ def timed_epoch(model: Any, feed: Any) -> tuple[float, float]:
 
 def iterate_only(feed: Any) -> float:
     start = time.perf_counter()
-    for _ in feed:
-        pass
+    if backends.current().name == "tensorflow":
+        for _ in feed:
+            pass
+    else:
+        for index in range(len(feed)):
+            feed[index]
     return time.perf_counter() - start
 
 
@@ -76,8 +108,10 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--train-size", type=int, default=8000)
+    parser.add_argument("--backend", choices=backends.NAMES, default=backends.DEFAULT)
     args = parser.parse_args()
 
+    backends.select(args.backend, "--backend")
     keras = import_keras()
     from pytest_cnnperf.models import build
 
@@ -89,7 +123,15 @@ def main() -> None:
         test_size=10_000 - args.train_size,
     )
     ds = prepare(ds, input_shape=(28, 28, 1), input_scale="unit")
-    pipeline = training_pipeline(ds.x_train, ds.y_train, batch_size=args.batch_size, seed=0)
+    inputs = backends.current().inputs
+    pipeline = inputs.training(
+        ds.x_train,
+        ds.y_train,
+        batch_size=args.batch_size,
+        seed=0,
+        augmentation_layers=None,
+        steps=None,
+    )
     resident = resident_feed(pipeline, len(ds.x_train), args.batch_size)
 
     keras.utils.set_random_seed(0)
@@ -113,8 +155,11 @@ def main() -> None:
     steps = math.ceil(len(ds.x_train) / args.batch_size)
     pipeline_wall = [wall for wall, _ in with_pipeline]
     print(f"data: {ds.source} {ds.name}, {len(ds.x_train)} images ({ds.origin})")
-    print(f"LeNet-5 28x28x1, batch {args.batch_size}, {steps} steps, {args.repeats} repeats")
-    print(f"epoch with training_pipeline  {_spread(pipeline_wall)}")
+    print(
+        f"LeNet-5 28x28x1 on {args.backend}, batch {args.batch_size}, {steps} steps, "
+        f"{args.repeats} repeats"
+    )
+    print(f"epoch with the pipeline       {_spread(pipeline_wall)}")
     print(f"epoch with a resident batch   {_spread([wall for wall, _ in with_resident])}")
     print(f"pipeline iterated alone       {_spread(alone)}")
     wall_share = _paired_share(with_pipeline, with_resident, 0)

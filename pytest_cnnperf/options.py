@@ -189,7 +189,7 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "--cnnperf-gpu",
         "cnnperf_gpu",
-        "run on the GPU; stop at start if TensorFlow sees none (default: pinned to the CPU)",
+        "run on the GPU; stop at start if the backend sees none (default: pinned to the CPU)",
         None,
         None,
         "cnnperf_gpu",
@@ -243,7 +243,7 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "--cnnperf-deterministic",
         "cnnperf_deterministic",
-        "use TensorFlow's deterministic op implementations (slower; default: off)",
+        "use the backend's deterministic kernels (slower; default: off)",
         None,
         None,
         "cnnperf_deterministic",
