@@ -630,6 +630,12 @@ def load_results(path: str | os.PathLike[str], registry: MetricRegistry) -> Resu
         raise ResultsError(f"The results file {file_path} is not valid JSON: {error}.") from None
     checker = _Checker(file_path, registry)
     top = checker.mapping("the top level", document)
+    if top.get("kind") == "backends":
+        raise ResultsError(
+            f"The results file {file_path} is the side-by-side document of "
+            "--cnnperf-backends, not one session's results: each backend's results document "
+            "is its backends.<name>.results (docs/results-json.md)."
+        )
     version = top.get("schema_version", MISSING)
     checker.integer("schema_version", version, minimum=1)
     if version != RESULTS_SCHEMA_VERSION:

@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from pytest_cnnperf.runtime import Runtime
 
 SESSION_PLUGIN_NAME = "cnnperf-session"
+SIDE_BY_SIDE_PLUGIN_NAME = "cnnperf-side-by-side"
 CNNPERF_FIXTURES = frozenset({"cnnperf", "cnnperf_model", "cnnperf_dataset"})
 
 # ---------------------------------------------------------------------------
@@ -102,6 +103,13 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     cfg = CnnperfConfig.from_pytest_config(config)
     config.stash[CONFIG_KEY] = cfg
+    if cfg.backends and not is_worker(config):
+        # --cnnperf-backends: this process runs no test, but one pytest process
+        # per backend, and sets their results side by side (sidebyside.py).
+        from pytest_cnnperf.sidebyside import take_over
+
+        config.pluginmanager.register(take_over(config, cfg), SIDE_BY_SIDE_PLUGIN_NAME)
+        return
     _select_backend(cfg.backend)
     if cfg.backend == "torch":
         # Keras' PyTorch backend converts tensors with np.array(tensor), which
@@ -110,7 +118,7 @@ def pytest_configure(config: pytest.Config) -> None:
             "filterwarnings",
             "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning",
         )
-    if cfg.gpu and not hasattr(config, "workerinput") and not cfg.backends:
+    if cfg.gpu and not hasattr(config, "workerinput"):
         # Only --cnnperf-gpu pays for importing the backend at start-up.
         from pytest_cnnperf import backends, devices
 

@@ -1,0 +1,987 @@
+"""``--cnnperf-backends``: every test once per Keras backend, each in a fresh process, side by side.
+
+A process has one Keras backend, chosen before Keras is imported
+(``backends``), so the process that was started runs no test itself.
+``SideBySide`` skips its collection and, in ``pytest_runtestloop``, runs
+``python -m pytest`` once per backend, in the order given: the original
+arguments less ``--cnnperf-backends`` and ``--cnnperf-json``, plus
+``--cnnperf-backend=NAME --cnnperf-json=<temporary>/NAME.json``, with
+``KERAS_BACKEND=NAME`` in its environment. Each run's output is passed
+through as it comes. Everything else passes through unchanged: ``-n``,
+``-k``, ``--cnnperf-update-baselines`` (each backend accepts into its own
+baseline file: the backend is part of the baseline key), the history file.
+
+Then each results file is read with ``jsonreport.load_results``, the tests
+are matched by node id, and each backend is set against the reference, the
+first one listed (``compare_backends``): the ratio of median seconds per
+training step with a bootstrap interval over the timed windows of both runs,
+images per second, held-out accuracy and its difference, each backend's own
+verdict, and per-layer times where both measured them. The terminal summary
+prints the table (``render_side_by_side``); ``--cnnperf-json`` gets one
+document with every backend's whole results document and the comparison
+(``combined_document``, docs/results-json.md). The session fails when any
+backend's run failed, and says which.
+
+The comparison and the rendering are pure functions of ``TestOutcome``s,
+unit-tested without training. Imported only when ``--cnnperf-backends`` is
+given.
+
+PYTEST_DONT_REWRITE: part of the plugin, whose modules pytest must not
+rewrite.
+"""
+
+from __future__ import annotations
+
+import codecs
+import dataclasses
+import importlib.util
+import io
+import json
+import math
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from pytest_cnnperf.config import CnnperfConfig
+    from pytest_cnnperf.metrics import MetricRegistry
+    from pytest_cnnperf.outcome import TestOutcome
+
+FLAG = "--cnnperf-backends"
+#: Replaced in each backend's run by a file of its own.
+JSON_FLAG = "--cnnperf-json"
+#: Bumped when a field of the combined document changes meaning or disappears.
+SIDE_BY_SIDE_SCHEMA_VERSION = 1
+#: The combined document's ``kind``, which tells it from a results document.
+KIND = "backends"
+#: Two-sided coverage of a step-time ratio's interval.
+CONFIDENCE = 0.90
+#: The package each backend's framework is imported as.
+PACKAGES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+#: pytest and xdist plugins of the controlling process whose work each
+#: backend's run does itself: the xdist session would start workers that
+#: collect and run tests here, and the cache plugins would write back, at
+#: the end, the last-failed and new-first state read before the runs.
+HANDED_OVER = (
+    "dsession",
+    "terminaldistreporter",
+    "lfplugin",
+    "nfplugin",
+    "stepwiseplugin",
+)
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+# --------------------------------------------------------------------------- command lines
+
+
+def without_option(args: Sequence[str], flag: str) -> tuple[list[str], int]:
+    """``args`` without ``flag=VALUE`` or ``flag VALUE``; and how many were removed."""
+    kept: list[str] = []
+    removed = 0
+    skip_value = False
+    for arg in args:
+        if skip_value:
+            skip_value = False
+        elif arg == flag:
+            removed += 1
+            skip_value = True
+        elif arg.startswith(flag + "="):
+            removed += 1
+        else:
+            kept.append(arg)
+    return kept, removed
+
+
+def backend_command(args: Sequence[str], backend: str, results: Path, *, color: bool) -> list[str]:
+    """The command line of one backend's run: ``args`` for that backend alone.
+
+    ``--cnnperf-backends`` and ``--cnnperf-json`` are replaced by
+    ``--cnnperf-backend=NAME`` and the run's own results file. The run's
+    output goes to a pipe, so ``--color=yes`` keeps a colour terminal's
+    colours unless the arguments say otherwise.
+    """
+    kept, _ = without_option(args, FLAG)
+    kept, _ = without_option(kept, JSON_FLAG)
+    if color and not any(arg == "--color" or arg.startswith("--color=") for arg in kept):
+        kept.append("--color=yes")
+    return [
+        sys.executable,
+        "-m",
+        "pytest",
+        *kept,
+        f"--cnnperf-backend={backend}",
+        f"{JSON_FLAG}={results}",
+    ]
+
+
+def backend_environment(environ: Mapping[str, str], backend: str, *, width: int) -> dict[str, str]:
+    """The environment of one backend's run.
+
+    ``KERAS_BACKEND`` names the backend (for code that reads it before the
+    plugin decides), ``PYTEST_ADDOPTS`` loses any ``--cnnperf-backends``, and
+    ``COLUMNS`` keeps this terminal's width unless it is set already.
+    """
+    env = dict(environ)
+    env["KERAS_BACKEND"] = backend
+    addopts = env.get("PYTEST_ADDOPTS")
+    if addopts:
+        kept, removed = without_option(shlex.split(addopts), FLAG)
+        if removed:
+            env["PYTEST_ADDOPTS"] = shlex.join(kept)
+    env.setdefault("COLUMNS", str(width))
+    return env
+
+
+def usage_problem(config: pytest.Config) -> str | None:
+    """Why ``--cnnperf-backends`` cannot run as given, or None.
+
+    Refused: ``--cnnperf-backend`` on the same command line, an option that
+    only each backend's run can leave out when it is not among the
+    command-line arguments, and a backend whose framework is not installed.
+    """
+    single = config.getoption("cnnperf_backend")
+    if single is not None:
+        return (
+            f"argument {FLAG}: expected it without --cnnperf-backend, got "
+            f"--cnnperf-backend={single} as well. {FLAG} runs each backend it names in a "
+            "pytest process of its own; --cnnperf-backend picks the one backend of a single "
+            "run. Give one of them."
+        )
+    _, given = without_option(config.invocation_params.args, FLAG)
+    from_environment = without_option(shlex.split(os.environ.get("PYTEST_ADDOPTS", "")), FLAG)[1]
+    if not given and not from_environment:
+        return (
+            f"argument {FLAG}: expected it on the command line or in PYTEST_ADDOPTS, got it "
+            "from the addopts ini option or an @file. Each backend's run is started with the "
+            "same ini file and arguments less this option, which it cannot take out of those; "
+            f"give {FLAG} on the command line."
+        )
+    return missing_framework_problem(config.getoption("cnnperf_backends") or ())
+
+
+def missing_framework_problem(names: Sequence[str]) -> str | None:
+    """The backends whose framework cannot be found, said before any run, or None.
+
+    Found is not imported: a framework that is installed but fails to import
+    fails its own run, whose tests then say why.
+    """
+    from pytest_cnnperf.backends import FRAMEWORKS
+
+    missing = [name for name in names if importlib.util.find_spec(PACKAGES[name]) is None]
+    if not missing:
+        return None
+    described = ", ".join(
+        f"{name} ({FRAMEWORKS[name]}: the package {PACKAGES[name]!r})" for name in missing
+    )
+    installs = " and ".join(f"pip install 'pytest-cnnperf[{name}]'" for name in missing)
+    return (
+        f"argument {FLAG}: expected backends whose framework is installed, got "
+        f"{', '.join(names)}, but {sys.executable} cannot import {described}. Install it "
+        f"with {installs}, or leave it out of {FLAG}."
+    )
+
+
+# ------------------------------------------------------------------- one test on one backend
+
+
+def step_seconds_of(outcome: TestOutcome) -> tuple[float, ...]:
+    """Seconds per training step of every timed window of every run (raw, wall clock).
+
+    A run timed per epoch (``windows=0``) gives one figure per measured epoch.
+    """
+    found: list[float] = []
+    for run in outcome.runs:
+        if run.windows:
+            found.extend(w.seconds / w.steps for w in run.windows if w.steps)
+        else:
+            found.extend(e.seconds / e.steps for e in run.measured_epochs if e.steps)
+    return tuple(x for x in found if math.isfinite(x) and x > 0)
+
+
+@dataclass(frozen=True)
+class BackendResult:
+    """One test's figures on one backend, as the side-by-side table uses them.
+
+    Args:
+        backend: the backend's name.
+        node_id: the test.
+        verdict: its verdict against that backend's own baseline, or None.
+        step_seconds: seconds per step of each timed window (``step_seconds_of``).
+        batch_size: the last run's batch size (None without a run).
+        images_per_second: median images per second of the windows.
+        accuracy: held-out accuracy of the last run that measured one.
+        layer_seconds: per layer, the median seconds per profiled step (forward,
+            backward and optimizer), repeats pooled; None when not measured.
+        layers_note: why ``layer_seconds`` is None: the backend's reason, or
+            that per-layer timing was off; None when measured or nothing ran.
+        failure: why the test failed, or None.
+    """
+
+    backend: str
+    node_id: str
+    verdict: str | None
+    step_seconds: tuple[float, ...]
+    batch_size: int | None
+    images_per_second: float | None
+    accuracy: float | None
+    layer_seconds: Mapping[str, float] | None
+    layers_note: str | None
+    failure: str | None
+
+    @classmethod
+    def of(cls, backend: str, outcome: TestOutcome) -> BackendResult:
+        import statistics
+
+        pooled: dict[str, list[float]] = {}
+        notes: list[str] = []
+        for run in outcome.runs:
+            if run.layers is None:
+                notes.append("per-layer timing was off")
+            elif run.layers.profiled:
+                for name, values in run.layers.layer_samples().items():
+                    pooled.setdefault(name, []).extend(values)
+            else:
+                notes.append(" ".join(run.layers.notes) or "no step was profiled")
+        layers = (
+            {name: float(statistics.median(values)) for name, values in pooled.items()}
+            if pooled
+            else None
+        )
+        last = outcome.runs[-1] if outcome.runs else None
+        return cls(
+            backend=backend,
+            node_id=outcome.node_id,
+            verdict=None if outcome.verdict is None else outcome.verdict.value,
+            step_seconds=step_seconds_of(outcome),
+            batch_size=None if last is None else last.batch_size,
+            images_per_second=outcome.images_per_second_median,
+            accuracy=outcome.accuracy,
+            layer_seconds=layers,
+            layers_note=None if layers is not None or not notes else notes[-1],
+            failure=outcome.failure,
+        )
+
+    @property
+    def step_seconds_median(self) -> float | None:
+        from pytest_cnnperf.results import median_or_none
+
+        return median_or_none(self.step_seconds)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "verdict": self.verdict,
+            "step_seconds_median": self.step_seconds_median,
+            "step_samples": len(self.step_seconds),
+            "batch_size": self.batch_size,
+            "images_per_second_median": self.images_per_second,
+            "accuracy": self.accuracy,
+            "layers_measured": self.layer_seconds is not None,
+            "layers_note": self.layers_note,
+            "failure": self.failure,
+        }
+
+
+# --------------------------------------------------------------------------- the comparison
+
+
+@dataclass(frozen=True)
+class StepRatio:
+    """Median seconds per step on a backend over the reference's, with its interval.
+
+    ``low`` and ``high`` bound the central ``confidence`` share of a
+    percentile bootstrap that resamples the windows of both runs;
+    ``low_confidence`` is True when a side had one window (no interval).
+    """
+
+    ratio: float
+    low: float
+    high: float
+    confidence: float
+    low_confidence: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ratio": self.ratio,
+            "interval_low": self.low,
+            "interval_high": self.high,
+            "confidence": self.confidence,
+            "low_confidence": self.low_confidence,
+        }
+
+
+@dataclass(frozen=True)
+class LayerDifference:
+    """One layer's median seconds per profiled step on the reference and on a backend."""
+
+    layer: str
+    reference_seconds: float | None
+    seconds: float | None
+
+    @property
+    def ratio(self) -> float | None:
+        if self.reference_seconds is None or self.seconds is None or self.reference_seconds <= 0:
+            return None
+        return self.seconds / self.reference_seconds
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "layer": self.layer,
+            "reference_seconds": self.reference_seconds,
+            "seconds": self.seconds,
+            "ratio": self.ratio,
+        }
+
+
+@dataclass(frozen=True)
+class SideBySideRow:
+    """One test on one backend, set against the reference backend.
+
+    ``result`` is None when the backend's run has no outcome for the test
+    (it failed to run, was skipped there, or the run wrote no results).
+    ``step_ratio``, ``accuracy_change`` (this backend's accuracy less the
+    reference's) and ``layers`` are empty on the reference's own row and
+    wherever a side lacks the figure; ``note`` says why a ratio is missing.
+    """
+
+    node_id: str
+    backend: str
+    reference: str
+    result: BackendResult | None
+    step_ratio: StepRatio | None = None
+    accuracy_change: float | None = None
+    layers: tuple[LayerDifference, ...] = ()
+    note: str | None = None
+
+    @property
+    def is_reference(self) -> bool:
+        return self.backend == self.reference
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "node_id": self.node_id,
+            "backend": self.backend,
+            "reference": self.reference,
+            "result": None if self.result is None else self.result.to_dict(),
+            "step_ratio": None if self.step_ratio is None else self.step_ratio.to_dict(),
+            "accuracy_change": self.accuracy_change,
+            "layers": [layer.to_dict() for layer in self.layers],
+            "note": self.note,
+        }
+
+
+def step_ratio(result: BackendResult, reference: BackendResult) -> StepRatio:
+    """``result``'s median step time over ``reference``'s, with a bootstrap interval."""
+    from pytest_cnnperf.baselines.stats import bootstrap_interval
+
+    interval = bootstrap_interval(
+        result.step_seconds, reference.step_seconds, relative=True, confidence=CONFIDENCE
+    )
+    return StepRatio(
+        ratio=interval.change,
+        low=interval.low,
+        high=interval.high,
+        confidence=interval.confidence,
+        low_confidence=interval.low_confidence,
+    )
+
+
+def layer_differences(
+    result: BackendResult, reference: BackendResult
+) -> tuple[LayerDifference, ...]:
+    """Every layer either side measured: the reference's order first, then the others."""
+    if result.layer_seconds is None or reference.layer_seconds is None:
+        return ()
+    names = list(reference.layer_seconds)
+    names += [name for name in result.layer_seconds if name not in reference.layer_seconds]
+    return tuple(
+        LayerDifference(name, reference.layer_seconds.get(name), result.layer_seconds.get(name))
+        for name in names
+    )
+
+
+def _against(result: BackendResult, reference: BackendResult) -> SideBySideRow:
+    accuracy_change = (
+        None
+        if result.accuracy is None or reference.accuracy is None
+        else result.accuracy - reference.accuracy
+    )
+    row = SideBySideRow(
+        node_id=result.node_id,
+        backend=result.backend,
+        reference=reference.backend,
+        result=result,
+        accuracy_change=accuracy_change,
+        layers=layer_differences(result, reference),
+    )
+    note: str | None
+    if not result.step_seconds or not reference.step_seconds:
+        lacking = result if not result.step_seconds else reference
+        # A test that failed says why under the table, with its backend's run.
+        note = None if lacking.failure else f"no timed step on {lacking.backend}"
+    elif result.batch_size != reference.batch_size:
+        note = (
+            f"batch {result.batch_size} on {result.backend}, {reference.batch_size} on "
+            f"{reference.backend}: step times are not comparable"
+        )
+    else:
+        return dataclasses.replace(row, step_ratio=step_ratio(result, reference))
+    return dataclasses.replace(row, note=note)
+
+
+def compare_backends(
+    outcomes: Mapping[str, Sequence[TestOutcome]], order: Sequence[str]
+) -> list[SideBySideRow]:
+    """Each test (by node id) on each backend of ``order``, set against ``order[0]``.
+
+    Args:
+        outcomes: each backend's outcomes; a backend whose run gave none maps
+            to an empty sequence (or is absent).
+        order: the backends, reference first.
+
+    Returns:
+        One row per test and backend, sorted by node id, backends in ``order``.
+    """
+    reference = order[0]
+    by_backend = {
+        name: {o.node_id: BackendResult.of(name, o) for o in outcomes.get(name, ())}
+        for name in order
+    }
+    node_ids = sorted({node for results in by_backend.values() for node in results})
+    rows: list[SideBySideRow] = []
+    for node in node_ids:
+        base = by_backend[reference].get(node)
+        for name in order:
+            result = by_backend[name].get(node)
+            if result is None:
+                rows.append(SideBySideRow(node, name, reference, None, note=f"no result on {name}"))
+            elif name == reference:
+                rows.append(SideBySideRow(node, name, reference, result))
+            elif base is None:
+                rows.append(
+                    SideBySideRow(node, name, reference, result, note=f"no result on {reference}")
+                )
+            else:
+                rows.append(_against(result, base))
+    return rows
+
+
+# --------------------------------------------------------------------------- the table
+
+
+def _ratio_cell(row: SideBySideRow) -> str:
+    if row.is_reference and row.result is not None:
+        return "reference"
+    ratio = row.step_ratio
+    if ratio is None:
+        return "-"
+    if ratio.low_confidence:
+        return f"{ratio.ratio:.2f}x (one window)"
+    return f"{ratio.ratio:.2f}x ({ratio.low:.2f}-{ratio.high:.2f})"
+
+
+def _accuracy_cell(row: SideBySideRow) -> str:
+    from pytest_cnnperf.report import format_accuracy
+
+    accuracy = None if row.result is None else row.result.accuracy
+    text = format_accuracy(accuracy)
+    if row.accuracy_change is not None:
+        text += f" ({row.accuracy_change * 100:+.1f}pt)"
+    return text
+
+
+def _layers_cell(result: BackendResult | None) -> str:
+    if result is None or (result.layer_seconds is None and result.layers_note is None):
+        return "-"
+    if result.layer_seconds is None:
+        return "off" if result.layers_note == "per-layer timing was off" else "not measured"
+    return f"{len(result.layer_seconds)} layers"
+
+
+def side_by_side_table(rows: Sequence[SideBySideRow], order: Sequence[str]) -> Table:
+    """One line per test and backend: step time, its ratio to the reference, accuracy."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    from pytest_cnnperf.report import VERDICT_STYLES, format_rate
+
+    reference = order[0]
+    table = Table(title="cnnperf backends side by side", title_justify="left", box=box.SIMPLE_HEAD)
+    table.add_column("test", overflow="fold")
+    table.add_column("backend")
+    table.add_column("ms/step", justify="right")
+    table.add_column("images/s", justify="right")
+    table.add_column(f"vs {reference}", justify="right")
+    table.add_column("accuracy", justify="right")
+    table.add_column("verdict")
+    table.add_column("per-layer")
+    for index, row in enumerate(rows):
+        result = row.result
+        step = None if result is None else result.step_seconds_median
+        verdict = "no result" if result is None else (result.verdict or "-")
+        last_of_test = index + 1 == len(rows) or rows[index + 1].node_id != row.node_id
+        table.add_row(
+            # Node ids hold brackets, which rich would read as markup: Text, not str.
+            Text(row.node_id if index == 0 or rows[index - 1].node_id != row.node_id else ""),
+            row.backend,
+            "-" if step is None else f"{step * 1000:.3g}",
+            format_rate(None if result is None else result.images_per_second),
+            _ratio_cell(row),
+            _accuracy_cell(row),
+            Text(verdict, style=VERDICT_STYLES.get(verdict, "")),
+            _layers_cell(result),
+            end_section=last_of_test,
+        )
+    return table
+
+
+def layer_comparison_table(rows: Sequence[SideBySideRow], reference: str) -> Table | None:
+    """One test's per-layer times on every backend that measured them, or None (fewer than two).
+
+    Milliseconds per profiled step (forward, backward and optimizer), and
+    each backend's ratio to the reference.
+    """
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    compared = [row for row in rows if row.layers]
+    if not compared:
+        return None
+    table = Table(box=box.SIMPLE_HEAD)
+    table.add_column("layer", no_wrap=True)
+    table.add_column(f"{reference} ms", justify="right")
+    for row in compared:
+        table.add_column(f"{row.backend} ms", justify="right")
+        table.add_column(f"vs {reference}", justify="right")
+    names = list(dict.fromkeys(layer.layer for row in compared for layer in row.layers))
+    for name in names:
+        cells: list[str | Text] = [Text(name)]
+        base: float | None = None
+        others: list[str] = []
+        for row in compared:
+            layer = next((item for item in row.layers if item.layer == name), None)
+            if layer is None:
+                others += ["-", "-"]
+                continue
+            base = layer.reference_seconds if base is None else base
+            ratio = layer.ratio
+            others += [
+                "-" if layer.seconds is None else f"{layer.seconds * 1000:.3g}",
+                "-" if ratio is None else f"{ratio:.2f}x",
+            ]
+        cells.append("-" if base is None else f"{base * 1000:.3g}")
+        table.add_row(*cells, *others)
+    return table
+
+
+def table_notes(rows: Sequence[SideBySideRow], order: Sequence[str]) -> list[str]:
+    """What the table needs said: the interval's meaning, per-layer gaps, missing ratios."""
+    lines = [
+        f"vs {order[0]}: median seconds per training step over {order[0]}'s, "
+        f"with a {CONFIDENCE:.0%} bootstrap interval over the timed windows of both runs. "
+        "The backends ran one after the other, each in one process: the interval shows the "
+        "noise between windows, not between processes or over time, and is narrower than "
+        "a rerun's spread."
+    ]
+    unmeasured: dict[str, dict[str, None]] = {}
+    for row in rows:
+        result = row.result
+        if result is not None and result.layer_seconds is None and result.layers_note:
+            unmeasured.setdefault(result.backend, {})[result.layers_note] = None
+    for backend, reasons in unmeasured.items():
+        lines.append(f"Per-layer times not measured on {backend}: {' '.join(reasons)}")
+    for row in rows:
+        if row.note and row.result is not None:
+            lines.append(f"{row.node_id} on {row.backend}: {row.note}")
+    return lines
+
+
+def render_side_by_side(
+    rows: Sequence[SideBySideRow], order: Sequence[str], *, color: bool, width: int
+) -> str:
+    """The side-by-side table, its notes and any per-layer comparison, as text."""
+    from rich.console import Console
+    from rich.text import Text
+
+    buffer = io.StringIO()
+    console = Console(
+        file=buffer,
+        width=max(width, 60),
+        force_terminal=color,
+        no_color=not color,
+        color_system="standard" if color else None,
+        highlight=False,
+        emoji=False,
+        soft_wrap=False,
+    )
+    console.print(side_by_side_table(rows, order))
+    for line in table_notes(rows, order):
+        console.print(Text(line), soft_wrap=True)
+    for node_id in dict.fromkeys(row.node_id for row in rows):
+        layers = layer_comparison_table([row for row in rows if row.node_id == node_id], order[0])
+        if layers is not None:
+            # A title would be wrapped to the table's width; a node id must stay whole.
+            console.print(
+                Text(f"{node_id}: time per layer by backend", style="bold"), soft_wrap=True
+            )
+            console.print(layers)
+    return buffer.getvalue()
+
+
+# --------------------------------------------------------------------------- one backend's run
+
+
+@dataclass(frozen=True)
+class BackendRun:
+    """What one backend's pytest process did.
+
+    Args:
+        backend: the backend.
+        command: its command line.
+        exit_status: its exit status.
+        summary: its own last line of output (pytest's counts), or "".
+        document: its results document as written, or None without one.
+        outcomes: the tests of that document.
+        problem: why the run's results could not be used (no file, or one that
+            cannot be read), or None.
+        interrupted: the run was interrupted (Ctrl-C).
+    """
+
+    backend: str
+    command: tuple[str, ...]
+    exit_status: int
+    summary: str = ""
+    document: Mapping[str, Any] | None = None
+    outcomes: tuple[TestOutcome, ...] = ()
+    problem: str | None = None
+    interrupted: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_status == 0 and self.problem is None
+
+    def status_line(self) -> str:
+        """``jax: 1 passed in 3.21s (exit status 0)``, or ``(exit status 1: tests failed)``."""
+        said = f"{self.summary} " if self.summary else ""
+        status = str(self.exit_status)
+        if self.exit_status:
+            status += f": {exit_name(self.exit_status)}"
+        return f"{self.backend}: {said}(exit status {status})"
+
+    def failure_lines(self) -> list[str]:
+        """The failed tests of this run with their reason, each reason said once."""
+        grouped: dict[str, list[str]] = {}
+        for outcome in self.outcomes:
+            if outcome.failure:
+                reason = outcome.failure.strip().splitlines()[0]
+                grouped.setdefault(reason, []).append(outcome.node_id)
+        lines = []
+        for reason, nodes in grouped.items():
+            tests = nodes[0] if len(nodes) == 1 else f"{len(nodes)} tests ({', '.join(nodes)})"
+            lines.append(f"  {self.backend} failed {tests}: {reason}")
+        return lines
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "command": list(self.command),
+            "exit_status": self.exit_status,
+            "summary": self.summary,
+            "problem": self.problem,
+            "interrupted": self.interrupted,
+            "results": None if self.document is None else dict(self.document),
+        }
+
+
+def exit_name(status: int) -> str:
+    """``tests failed`` for 1: pytest's name of an exit status, in words."""
+    try:
+        return pytest.ExitCode(status).name.lower().replace("_", " ")
+    except ValueError:
+        return "not a pytest exit status"
+
+
+def read_run(
+    backend: str,
+    command: Sequence[str],
+    exit_status: int,
+    results: Path,
+    registry: MetricRegistry,
+    *,
+    summary: str = "",
+    interrupted: bool = False,
+) -> BackendRun:
+    """One backend's finished run, from its exit status and its results file.
+
+    Args:
+        registry: the session's metrics (each run has the same conftest files
+            and plugins, so the same metrics).
+    """
+    from pytest_cnnperf.jsonreport import ResultsError, load_results
+
+    run = BackendRun(backend, tuple(command), exit_status, summary, interrupted=interrupted)
+    if not results.exists():
+        return dataclasses.replace(
+            run,
+            problem=(
+                f"The {backend} run wrote no results file ({results}), so the table has no "
+                f"{backend} figures; its output above says why."
+            ),
+        )
+    try:
+        read = load_results(results, registry)
+        document = json.loads(results.read_text(encoding="utf-8"))
+    except ResultsError as error:
+        return dataclasses.replace(run, problem=str(error))
+    return dataclasses.replace(run, document=document, outcomes=read.outcomes)
+
+
+# --------------------------------------------------------------------------- the combined document
+
+
+def combined_document(
+    runs: Sequence[BackendRun],
+    rows: Sequence[SideBySideRow],
+    order: Sequence[str],
+    *,
+    interrupted: bool,
+) -> dict[str, Any]:
+    """``--cnnperf-json`` of a side-by-side session: every run and the comparison."""
+    return {
+        "schema_version": SIDE_BY_SIDE_SCHEMA_VERSION,
+        "kind": KIND,
+        "interrupted": interrupted,
+        "order": list(order),
+        "reference": order[0],
+        "backends": {run.backend: run.to_dict() for run in runs},
+        "side_by_side": [row.to_dict() for row in rows],
+    }
+
+
+# --------------------------------------------------------------------------- the plugin
+
+
+class BackendRunStat:
+    """One backend's run among pytest's terminal stats, so that its last line counts them.
+
+    Other plugins read every entry there as a report, so this is an object
+    with attributes (as ``report.SummaryError``).
+    """
+
+    nodeid = ""
+    count_towards_summary = True
+
+    def __init__(self, run: BackendRun) -> None:
+        self.backend = run.backend
+        self.exit_status = run.exit_status
+
+
+def take_over(config: pytest.Config, cfg: CnnperfConfig) -> SideBySide:
+    """Make this process the controller of the backends' runs (``pytest_configure``).
+
+    Raises:
+        pytest.UsageError: ``usage_problem`` found one.
+    """
+    problem = usage_problem(config)
+    if problem is not None:
+        raise pytest.UsageError(problem)
+    # xdist decides whether to distribute in its own pytest_configure, which
+    # may run before or after this one: with no execution environments left
+    # it distributes nothing, and a session it made already is unregistered.
+    if getattr(config.option, "tx", None):
+        config.option.tx = []
+    for name in HANDED_OVER:
+        if config.pluginmanager.has_plugin(name):
+            config.pluginmanager.unregister(name=name)
+    return SideBySide(config, cfg)
+
+
+class SideBySide:
+    """The controlling process of ``--cnnperf-backends``; see the module docstring."""
+
+    def __init__(self, config: pytest.Config, cfg: CnnperfConfig) -> None:
+        assert cfg.backends is not None
+        self.config = config
+        self.cfg = cfg
+        self.order: tuple[str, ...] = cfg.backends
+        self.runs: list[BackendRun] = []
+        self.rows: list[SideBySideRow] = []
+        self.notes: list[str] = []
+        self.errors: list[str] = []
+        self.interrupted = False
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection(self, session: pytest.Session) -> bool:
+        """Collect nothing here: each backend's run collects (as xdist's controller does)."""
+        return True
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> bool:
+        workdir = Path(tempfile.mkdtemp(prefix="cnnperf-backends-"))
+        try:
+            for number, name in enumerate(self.order, start=1):
+                self._run(name, number, workdir)
+        finally:
+            outcomes = {run.backend: run.outcomes for run in self.runs}
+            self.rows = compare_backends(outcomes, self.order)
+            shutil.rmtree(workdir, ignore_errors=True)
+        return True
+
+    def _run(self, backend: str, number: int, workdir: Path) -> None:
+        terminal = self.config.pluginmanager.get_plugin("terminalreporter")
+        writer = self.config.get_terminal_writer()
+        results = workdir / f"{backend}.json"
+        command = backend_command(
+            self.config.invocation_params.args, backend, results, color=writer.hasmarkup
+        )
+        env = backend_environment(os.environ, backend, width=writer.fullwidth)
+        if terminal is not None:
+            terminal.write_sep(
+                "=", f"cnnperf backend {backend} ({number} of {len(self.order)})", bold=True
+            )
+            terminal.write_line(shlex.join(command))
+            terminal.flush()
+        process = subprocess.Popen(
+            command,
+            cwd=self.config.invocation_params.dir,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        interrupted = False
+        try:
+            tail = _pass_through(process, terminal)
+        except KeyboardInterrupt:
+            # The run got the same Ctrl-C: let it finish its interrupted session
+            # and write its results, then stop the others.
+            interrupted = True
+            try:
+                tail = _pass_through(process, terminal)
+            except KeyboardInterrupt:
+                process.kill()
+                tail = ""
+        status = process.wait()
+        from pytest_cnnperf.config import registry_for
+
+        self.runs.append(
+            read_run(
+                backend,
+                command,
+                status,
+                results,
+                registry_for(self.config),
+                summary=last_line(tail),
+                interrupted=interrupted,
+            )
+        )
+        if interrupted:
+            raise KeyboardInterrupt
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        interrupted = exitstatus == pytest.ExitCode.INTERRUPTED or any(
+            run.interrupted for run in self.runs
+        )
+        self.interrupted = interrupted
+        failed = [run for run in self.runs if not run.ok]
+        if self.cfg.json_path is not None and self.runs:
+            self._write(interrupted)
+        if interrupted:
+            return
+        missing = [name for name in self.order if name not in {run.backend for run in self.runs}]
+        if failed or missing or self.errors:
+            first = next((run.exit_status for run in failed if run.exit_status), 1)
+            session.exitstatus = first
+        else:
+            session.exitstatus = pytest.ExitCode.OK
+
+    def _write(self, interrupted: bool) -> None:
+        from pytest_cnnperf.atomicfile import write_text_atomically
+        from pytest_cnnperf.jsonreport import serialize
+
+        path = self.cfg.json_path
+        assert path is not None
+        document = combined_document(self.runs, self.rows, self.order, interrupted=interrupted)
+        try:
+            write_text_atomically(path, serialize(document))
+        except OSError as error:
+            self.errors.append(
+                f"Could not write the results file {path} ({error.strerror or error})."
+            )
+            return
+        self.notes.append(f"cnnperf results of every backend's run written to {path}")
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if not self.runs:
+            return
+        terminalreporter.write_sep("=", "cnnperf backends")
+        if self.rows:
+            terminalreporter.write(
+                render_side_by_side(
+                    self.rows,
+                    self.order,
+                    color=terminalreporter.hasmarkup,
+                    width=self.config.get_terminal_writer().fullwidth,
+                )
+            )
+        else:
+            terminalreporter.write_line("No backend's run gave a cnnperf result to compare.")
+        for run in self.runs:
+            terminalreporter.write_line(run.status_line(), red=not run.ok)
+            if run.problem:
+                terminalreporter.write_line(f"  {run.problem}")
+            for line in run.failure_lines():
+                terminalreporter.write_line(line)
+        for line in (*self.notes, *self.errors):
+            terminalreporter.write_line(line)
+        failed = [run.backend for run in self.runs if not run.ok]
+        if self.interrupted:
+            left = [name for name in self.order if name not in {run.backend for run in self.runs}]
+            terminalreporter.write_line(
+                f"Interrupted during the {self.runs[-1].backend} run"
+                + (f"; {' and '.join(left)} did not run." if left else "."),
+                red=True,
+            )
+        elif failed:
+            terminalreporter.write_line(
+                f"The {' and '.join(failed)} run{'s' if len(failed) > 1 else ''} failed, so "
+                "this session fails.",
+                red=True,
+            )
+        for ok, word in ((False, "failed"), (True, "passed")):
+            entries = [BackendRunStat(run) for run in self.runs if run.ok is ok]
+            if entries:
+                key = f"backend run{'s' if len(entries) > 1 else ''} {word}"
+                terminalreporter.stats.setdefault(key, []).extend(entries)
+
+
+def _pass_through(process: subprocess.Popen[bytes], terminal: Any) -> str:
+    """Write ``process``'s output through the terminal reporter as it comes; its last text."""
+    assert process.stdout is not None
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    tail = ""
+    while chunk := os.read(process.stdout.fileno(), 65536):
+        text = decoder.decode(chunk)
+        tail = (tail + text)[-4096:]
+        if terminal is not None:
+            terminal.write(text, flush=True)
+    return tail
+
+
+def last_line(text: str) -> str:
+    """pytest's last line (``1 passed in 3.21s``) without its rules and colours."""
+    lines = [line for line in _ANSI.sub("", text).splitlines() if line.strip()]
+    return lines[-1].strip().strip("=").strip() if lines else ""
