@@ -37,6 +37,8 @@ def accept_command(cfg: CnnperfConfig, *node_ids: str) -> str:
     from pytest_cnnperf.options import DEFAULT_BASELINE_DIR
 
     parts = ["pytest", *node_ids, "--cnnperf-update-baselines"]
+    if getattr(cfg, "backend", "tensorflow") != "tensorflow":
+        parts.append(f"--cnnperf-backend={cfg.backend}")
     if cfg.gpu:
         parts.append("--cnnperf-gpu")
     if cfg.precision != "float32":

@@ -246,6 +246,16 @@ def test_figures_that_cannot_be_saved_anywhere_are_said_lost(
     ]
 
 
+def test_the_accept_command_names_a_backend_other_than_tensorflow(tmp_path: Path) -> None:
+    from pytest_cnnperf.accept import accept_command
+
+    assert accept_command(_cfg(tmp_path, backend="jax"), "a.py::t") == (
+        "pytest a.py::t --cnnperf-update-baselines --cnnperf-backend=jax "
+        '--cnnperf-update-reason "<why the figures changed>"'
+    )
+    assert "--cnnperf-backend" not in accept_command(_cfg(tmp_path), "a.py::t")
+
+
 def test_an_interrupted_session_names_the_tests_to_accept(tmp_path: Path) -> None:
     cfg = _cfg(tmp_path)
     assert interrupted_message([_outcome("a.py::t", Verdict.FAILED)], cfg) == (
