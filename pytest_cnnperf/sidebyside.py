@@ -183,14 +183,13 @@ def missing_framework_problem(names: Sequence[str]) -> str | None:
     missing = [name for name in names if importlib.util.find_spec(PACKAGES[name]) is None]
     if not missing:
         return None
-    described = ", ".join(
-        f"{name} ({FRAMEWORKS[name]}: the package {PACKAGES[name]!r})" for name in missing
-    )
+    described = ", ".join(f"{PACKAGES[name]!r} ({FRAMEWORKS[name]})" for name in missing)
     installs = " and ".join(f"pip install 'pytest-cnnperf[{name}]'" for name in missing)
+    it = "it" if len(missing) == 1 else "them"
     return (
         f"argument {FLAG}: expected backends whose framework is installed, got "
-        f"{', '.join(names)}, but {sys.executable} cannot import {described}. Install it "
-        f"with {installs}, or leave it out of {FLAG}."
+        f"{', '.join(names)}, but {sys.executable} finds no package {described}. Install {it} "
+        f"with {installs}, or leave {it} out of {FLAG}."
     )
 
 
@@ -910,17 +909,18 @@ class SideBySide:
 
     def _write(self, interrupted: bool) -> None:
         from pytest_cnnperf.atomicfile import write_text_atomically
-        from pytest_cnnperf.jsonreport import serialize
+        from pytest_cnnperf.jsonreport import _unwritten_message, serialize
 
         path = self.cfg.json_path
         assert path is not None
-        document = combined_document(self.runs, self.rows, self.order, interrupted=interrupted)
+        text = serialize(
+            combined_document(self.runs, self.rows, self.order, interrupted=interrupted)
+        )
         try:
-            write_text_atomically(path, serialize(document))
+            write_text_atomically(path, text)
         except OSError as error:
-            self.errors.append(
-                f"Could not write the results file {path} ({error.strerror or error})."
-            )
+            # Said as for a results file: why, and the temporary file that holds the text.
+            self.errors.append(_unwritten_message(path, error, text))
             return
         self.notes.append(f"cnnperf results of every backend's run written to {path}")
 

@@ -14,6 +14,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 import pytest
@@ -151,9 +152,15 @@ def test_a_backend_whose_framework_is_not_installed_is_refused_before_any_run(
     assert sidebyside.missing_framework_problem(("tensorflow",)) is None
     assert sidebyside.missing_framework_problem(("tensorflow", "torch")) == (
         "argument --cnnperf-backends: expected backends whose framework is installed, got "
-        f"tensorflow, torch, but {sys.executable} cannot import torch (PyTorch: the package "
-        "'torch'). Install it with pip install 'pytest-cnnperf[torch]', or leave it out of "
-        "--cnnperf-backends."
+        f"tensorflow, torch, but {sys.executable} finds no package 'torch' (PyTorch). Install "
+        "it with pip install 'pytest-cnnperf[torch]', or leave it out of --cnnperf-backends."
+    )
+    monkeypatch.setitem(sys.modules, "jax", None)
+    assert sidebyside.missing_framework_problem(("jax", "torch")) == (
+        "argument --cnnperf-backends: expected backends whose framework is installed, got "
+        f"jax, torch, but {sys.executable} finds no package 'jax' (JAX), 'torch' (PyTorch). "
+        "Install them with pip install 'pytest-cnnperf[jax]' and pip install "
+        "'pytest-cnnperf[torch]', or leave them out of --cnnperf-backends."
     )
 
 
@@ -376,6 +383,26 @@ def test_the_combined_document_holds_every_run_and_the_comparison(tmp_path: Path
         "session's results: each backend's results document is its backends.<name>.results "
         "(docs/results-json.md)."
     )
+
+
+def test_a_combined_document_that_cannot_be_written_is_an_error_of_the_session(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "file").write_text("")
+    path = tmp_path / "file" / "both.json"
+    settings = SimpleNamespace(backends=("tensorflow", "jax"), json_path=path)
+    controller = sidebyside.SideBySide(SimpleNamespace(), settings)  # type: ignore[arg-type]
+    controller.runs = [BackendRun("tensorflow", ("pytest",), 0)]
+    controller._write(interrupted=False)
+    (error,) = controller.errors
+    assert error.startswith(
+        f"Could not write the results file {path} ({tmp_path / 'file'} is not a directory). "
+        "The results are saved in "
+    )
+    rescued = Path(error.rsplit(" ", 1)[1].rstrip("."))
+    assert json.loads(rescued.read_text())["kind"] == "backends"
+    rescued.unlink()
+    assert controller.notes == []
 
 
 def test_last_line_is_pytests_counts_without_rules_or_colours() -> None:
