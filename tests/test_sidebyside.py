@@ -417,9 +417,9 @@ PLAIN = """
 import os
 
 
-def test_backend():
+def test_backend(pytestconfig):
     # Each backend's run has its backend in the environment, and -n reached it.
-    assert "PYTEST_XDIST_WORKER" in os.environ
+    assert hasattr(pytestconfig, "workerinput")
     assert os.environ["KERAS_BACKEND"] != "jax", "fails on jax"
 """
 
