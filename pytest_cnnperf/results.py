@@ -102,6 +102,14 @@ class TrainResult:
         return tuple(e for e in self.epochs if not e.warmup)
 
     @property
+    def steps_trained(self) -> int:
+        """Training steps of the run: its epochs', and its windows' when they were
+        timed after the warm-up epochs rather than as the measured epochs."""
+        windows_apart = not self.measured_epochs
+        extra = sum(w.steps for w in self.windows) if windows_apart else 0
+        return sum(e.steps for e in self.epochs) + extra
+
+    @property
     def epoch_seconds_median(self) -> float | None:
         return median_or_none([e.seconds for e in self.measured_epochs])
 

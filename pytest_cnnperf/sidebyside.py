@@ -222,6 +222,9 @@ class BackendResult:
         batch_size: the last run's batch size (None without a run).
         images_per_second: median images per second of the windows.
         accuracy: held-out accuracy of the last run that measured one.
+        steps_trained: training steps of the last run (windows are sized by
+            time, so a slower backend trains fewer steps and its accuracy is
+            not at the same point of training); None without a run.
         layer_seconds: per layer, the median seconds per profiled step (forward,
             backward and optimizer), repeats pooled; None when not measured.
         layers_note: why ``layer_seconds`` is None: the backend's reason, or
@@ -236,6 +239,7 @@ class BackendResult:
     batch_size: int | None
     images_per_second: float | None
     accuracy: float | None
+    steps_trained: int | None
     layer_seconds: Mapping[str, float] | None
     layers_note: str | None
     failure: str | None
@@ -268,6 +272,7 @@ class BackendResult:
             batch_size=None if last is None else last.batch_size,
             images_per_second=outcome.images_per_second_median,
             accuracy=outcome.accuracy,
+            steps_trained=None if last is None else last.steps_trained,
             layer_seconds=layers,
             layers_note=None if layers is not None or not notes else notes[-1],
             failure=outcome.failure,
@@ -287,6 +292,7 @@ class BackendResult:
             "batch_size": self.batch_size,
             "images_per_second_median": self.images_per_second,
             "accuracy": self.accuracy,
+            "steps_trained": self.steps_trained,
             "layers_measured": self.layer_seconds is not None,
             "layers_note": self.layers_note,
             "failure": self.failure,
@@ -525,6 +531,7 @@ def side_by_side_table(rows: Sequence[SideBySideRow], order: Sequence[str]) -> T
     table.add_column("images/s", justify="right")
     table.add_column(f"vs {reference}", justify="right")
     table.add_column("accuracy", justify="right")
+    table.add_column("steps", justify="right")
     table.add_column("verdict")
     table.add_column("per-layer")
     for index, row in enumerate(rows):
@@ -540,6 +547,7 @@ def side_by_side_table(rows: Sequence[SideBySideRow], order: Sequence[str]) -> T
             format_rate(None if result is None else result.images_per_second),
             _ratio_cell(row),
             _accuracy_cell(row),
+            "-" if result is None or result.steps_trained is None else str(result.steps_trained),
             Text(verdict, style=VERDICT_STYLES.get(verdict, "")),
             _layers_cell(result),
             end_section=last_of_test,

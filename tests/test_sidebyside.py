@@ -10,6 +10,7 @@ TensorFlow and JAX for the table and the combined results file.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from collections.abc import Sequence
@@ -240,6 +241,17 @@ def test_a_run_timed_per_epoch_is_compared_on_its_measured_epochs() -> None:
         device="cpu:0",
     )
     assert sidebyside.step_seconds_of(TestOutcome(NODE, runs=(run,))) == pytest.approx((0.02, 0.01))
+    assert run.steps_trained == 30
+    # The measured epochs as windows (what per-epoch timing records) are not counted twice.
+    as_windows = dataclasses.replace(
+        run,
+        windows=(
+            WindowResult(1, 0.2, 10, 320, 0.6, None),
+            WindowResult(2, 0.1, 10, 320, 0.5, None),
+        ),
+    )
+    assert as_windows.steps_trained == 30
+    assert TF.runs[0].steps_trained == 16 + 5 * 10
 
 
 # --------------------------------------------------------------------------- the table
@@ -259,17 +271,20 @@ def test_the_table_has_one_line_per_test_and_backend_and_says_what_was_not_measu
         "vs",
         "tensorflow",
         "accuracy",
+        "steps",
         "verdict",
         "per-layer",
     ]
     tf_line = next(line for line in lines if " tensorflow " in line and NODE in line)
     assert tf_line.split()[1:] == [
-        *("tensorflow", "10", "3,200", "reference", "0.9000", "new", "3", "layers")
+        *("tensorflow", "10", "3,200", "reference", "0.9000", "66", "new", "3", "layers")
     ]
     jax_line = next(line for line in lines if line.split()[:1] == ["jax"])
     cells = jax_line.split()
     assert cells[:4] == ["jax", "5", "6,400", "0.50x"]
-    assert cells[5:] == ["0.8600", "(-4.0pt)", "pass", "not", "measured"]
+    # 16 warm-up steps and 5 windows of 10: windows are sized by time, so the
+    # column says how far each backend trained before its accuracy.
+    assert cells[5:] == ["0.8600", "(-4.0pt)", "66", "pass", "not", "measured"]
     assert (
         "vs tensorflow: median seconds per training step over tensorflow's, with a 90% "
         "bootstrap interval over the timed windows of both runs." in text
