@@ -111,6 +111,12 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(take_over(config, cfg), SIDE_BY_SIDE_PLUGIN_NAME)
         return
     _select_backend(cfg.backend)
+    if cfg.backend != "tensorflow" and not hasattr(config, "workerinput"):
+        from pytest_cnnperf.backends import not_installed
+
+        missing = not_installed(cfg.backend)
+        if missing:
+            raise pytest.UsageError(missing)
     if cfg.backend == "torch":
         # Keras' PyTorch backend converts tensors with np.array(tensor), which
         # NumPy 2 warns about on every step; the warning is Keras', not the test's.
@@ -239,14 +245,15 @@ def _named_param(request: pytest.FixtureRequest, kind: type[Any], fixture: str, 
 
 @pytest.fixture(scope="session")
 def cnnperf_runtime(request: pytest.FixtureRequest) -> Runtime:
-    """The process's TensorFlow set-up: device pinning, precision, determinism."""
+    """The process's backend set-up: device pinning, precision, determinism."""
+    from pytest_cnnperf.backends import BackendError
     from pytest_cnnperf.devices import DeviceError
     from pytest_cnnperf.runtime import initialize_runtime
 
     worker_id = getattr(request.config, "workerinput", {}).get("workerid")
     try:
         return initialize_runtime(request.config.stash[CONFIG_KEY], worker_id)
-    except DeviceError as exc:
+    except (DeviceError, BackendError) as exc:
         problem = str(exc)
     # A failure rather than pytest.UsageError, which pytest reports from a
     # fixture with a traceback. The fixture is session-scoped: pytest keeps

@@ -68,8 +68,6 @@ SIDE_BY_SIDE_SCHEMA_VERSION = 1
 KIND = "backends"
 #: Two-sided coverage of a step-time ratio's interval.
 CONFIDENCE = 0.90
-#: The package each backend's framework is imported as.
-PACKAGES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
 #: pytest and xdist plugins of the controlling process whose work each
 #: backend's run does itself: the xdist session would start workers that
 #: collect and run tests here, and the cache plugins would write back, at
@@ -178,7 +176,7 @@ def missing_framework_problem(names: Sequence[str]) -> str | None:
     Found is not imported: a framework that is installed but fails to import
     fails its own run, whose tests then say why.
     """
-    from pytest_cnnperf.backends import FRAMEWORKS
+    from pytest_cnnperf.backends import FRAMEWORKS, PACKAGES
 
     missing = [name for name in names if importlib.util.find_spec(PACKAGES[name]) is None]
     if not missing:

@@ -37,6 +37,8 @@ NAMES = ("tensorflow", "jax", "torch")
 DEFAULT = "tensorflow"
 #: How messages name each backend's framework.
 FRAMEWORKS = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}
+#: The package each backend's framework is imported as.
+PACKAGES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
 
 
 class BackendError(ValueError):
@@ -203,6 +205,23 @@ def of(name: str) -> Backend:
         module = importlib.import_module(_MODULES[name])
         _LOADED[name] = module.make()
     return _LOADED[name]
+
+
+def not_installed(name: str) -> str | None:
+    """Why backend ``name`` cannot run here (its framework is not found), or None.
+
+    Found is not imported: a framework that fails to import says so when first used.
+    """
+    import importlib.util
+
+    package = PACKAGES[name]
+    if importlib.util.find_spec(package) is not None:
+        return None
+    return (
+        f"The {name} backend was selected (KERAS_BACKEND={name}), but {sys.executable} finds "
+        f"no package {package!r}. Install it with pip install 'pytest-cnnperf[{name}]', or "
+        "select another backend with --cnnperf-backend."
+    )
 
 
 def missing_framework(name: str, package: str, error: ImportError) -> BackendError:
