@@ -65,6 +65,8 @@ class CnnperfConfig:
     backend: str = "tensorflow"
     #: ``--cnnperf-backends``: the backends to run side by side, or None.
     backends: tuple[str, ...] | None = None
+    #: ``--cnnperf-steps-from``: the results file whose window shapes each test trains with.
+    steps_from: Path | None = None
 
     @property
     def device_kind(self) -> str:
@@ -133,6 +135,7 @@ class CnnperfConfig:
             jit=values["cnnperf_jit"] is True,
             backend=values["cnnperf_backend"] or _environment_backend(),
             backends=values["cnnperf_backends"],
+            steps_from=_path(values["cnnperf_steps_from"], invocation_dir),
         )
         if cfg.update_interrupted and not cfg.update_baselines:
             raise pytest.UsageError(

@@ -213,6 +213,16 @@ OPTIONS: tuple[Option, ...] = (
         "",
     ),
     Option(
+        "--cnnperf-steps-from",
+        "cnnperf_steps_from",
+        "train each test for the steps it trained in the results file PATH (its timed "
+        "windows' count and length), so that accuracies of two backends or machines are "
+        "taken after the same training (default: windows sized by time)",
+        "PATH",
+        parse_path,
+        "",
+    ),
+    Option(
         "--cnnperf-device",
         "cnnperf_device",
         "index of the device to train on, or 'auto' to give each xdist worker its own "

@@ -53,6 +53,9 @@ class TrainPlan:
     strategy: str | None = None
     #: Devices of the strategy; None: every visible device of the run's kind.
     devices: int | None = None
+    #: ``(steps, count)`` of the timed windows, taken from another run
+    #: (``--cnnperf-steps-from``); None: sized by time (``training.window_plan``).
+    window_shape: tuple[int, int] | None = None
 
 
 def resolve_plan(

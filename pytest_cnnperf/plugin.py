@@ -77,6 +77,21 @@ def pytest_load_initial_conftests(
     _select_backend(name)
 
 
+#: ``--cnnperf-steps-from``'s window shape of each test, read at start.
+STEPS_KEY = pytest.StashKey[dict[str, Any]]()
+
+
+def _window_shapes(config: pytest.Config, path: Any) -> dict[str, Any]:
+    """Each test's window shape in the results file ``path``, or the usage error."""
+    from pytest_cnnperf.jsonreport import ResultsError
+    from pytest_cnnperf.samesteps import shapes_from
+
+    try:
+        return dict(shapes_from(path, registry_for(config)))
+    except ResultsError as exc:
+        raise pytest.UsageError(f"argument --cnnperf-steps-from: {exc}") from None
+
+
 def _select_backend(name: str) -> None:
     """Make ``name`` this process's Keras backend, or stop with the usage error."""
     from pytest_cnnperf import backends
@@ -136,6 +151,8 @@ def pytest_configure(config: pytest.Config) -> None:
         )
         if problem:
             raise pytest.UsageError(problem)
+    if cfg.steps_from is not None:
+        config.stash[STEPS_KEY] = _window_shapes(config, cfg.steps_from)
     config.pluginmanager.register(CnnperfSession(config, cfg), SESSION_PLUGIN_NAME)
     if not is_worker(config):
         # The process that writes files also reports: its outputs are
@@ -327,6 +344,7 @@ def cnnperf(request: pytest.FixtureRequest, cnnperf_runtime: Runtime) -> Runner:
     def add_confirmation(confirm: Callable[[], list[TrainResult]]) -> None:
         stash[CONFIRM_KEY] = confirm
 
+    shape = request.config.stash.get(STEPS_KEY, {}).get(node.nodeid)
     return Runner(
         request.config.stash[CONFIG_KEY],
         cnnperf_runtime,
@@ -334,4 +352,5 @@ def cnnperf(request: pytest.FixtureRequest, cnnperf_runtime: Runtime) -> Runner:
         on_result=add_run,
         on_check=add_check,
         on_confirmable=add_confirmation,
+        window_shape=None if shape is None else (shape.steps, shape.count),
     )

@@ -9,6 +9,7 @@ when a test asks for the fixture, never at plugin load.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -40,8 +41,11 @@ class Runner:
         on_result: Callable[[TrainResult], None],
         on_check: Callable[[AccuracyCheck], None],
         on_confirmable: Callable[[Callable[[], list[TrainResult]]], None] | None = None,
+        window_shape: tuple[int, int] | None = None,
     ) -> None:
         self.config = cfg
+        #: The timed windows' ``(steps, count)`` from ``--cnnperf-steps-from``, or None.
+        self.window_shape = window_shape
         self._on_confirmable = on_confirmable
         self.runtime = runtime
         self.settings = resolve_profiled(dict(settings), cfg.device_kind)
@@ -155,6 +159,8 @@ class Runner:
         try:
             mut = model if isinstance(model, ModelUnderTest) else wrap_plain_model(model)
             plan = resolve_plan(arguments, self.settings, self.config, mut.recipe)
+            if self.window_shape is not None and plan.windows > 0:
+                plan = dataclasses.replace(plan, window_shape=self.window_shape)
             check_fits(mut, dataset)
             return mut, plan
         except (SettingsError, DataCheckError) as exc:

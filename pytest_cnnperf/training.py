@@ -325,7 +325,11 @@ def fit(
         steps_per_data_epoch = (
             recorder.epochs[-1].steps if recorder.epochs else backend.inputs.batches(streams.train)
         )
-        shape = window_plan(plan, steps_per_data_epoch, recorder.last_steady_step_seconds)
+        shape = (
+            WindowPlan(*plan.window_shape)
+            if plan.window_shape is not None
+            else window_plan(plan, steps_per_data_epoch, recorder.last_steady_step_seconds)
+        )
         windows = timing.EpochRecorder(sync, watcher=watcher)
         chosen = [timing.keras_callback(windows), timing.calibration_callback(kernel)]
         if recipe.lr_steps:
