@@ -23,8 +23,9 @@ document with every backend's whole results document and the comparison
 backend's run failed, and says which.
 
 The comparison and the rendering are pure functions of ``TestOutcome``s,
-unit-tested without training. Imported only when ``--cnnperf-backends`` is
-given.
+unit-tested without training. Starting, running and reading each backend's
+process is ``subsessions``' (shared with ``--cnnperf-sessions``). Imported
+only when ``--cnnperf-backends`` is given.
 
 PYTEST_DONT_REWRITE: part of the plugin, whose modules pytest must not
 rewrite.
@@ -32,17 +33,12 @@ rewrite.
 
 from __future__ import annotations
 
-import codecs
 import dataclasses
 import importlib.util
 import io
-import json
 import math
 import os
-import re
-import shlex
 import shutil
-import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -51,6 +47,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from pytest_cnnperf import subsessions
+from pytest_cnnperf.subsessions import ChildRun
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -61,46 +60,16 @@ if TYPE_CHECKING:
 
 FLAG = "--cnnperf-backends"
 #: Replaced in each backend's run by a file of its own.
-JSON_FLAG = "--cnnperf-json"
+JSON_FLAG = subsessions.JSON_FLAG
 #: Bumped when a field of the combined document changes meaning or disappears.
 SIDE_BY_SIDE_SCHEMA_VERSION = 1
 #: The combined document's ``kind``, which tells it from a results document.
 KIND = "backends"
 #: Two-sided coverage of a step-time ratio's interval.
 CONFIDENCE = 0.90
-#: pytest and xdist plugins of the controlling process whose work each
-#: backend's run does itself: the xdist session would start workers that
-#: collect and run tests here, and the cache plugins would write back, at
-#: the end, the last-failed and new-first state read before the runs.
-HANDED_OVER = (
-    "dsession",
-    "terminaldistreporter",
-    "lfplugin",
-    "nfplugin",
-    "stepwiseplugin",
-)
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 # --------------------------------------------------------------------------- command lines
-
-
-def without_option(args: Sequence[str], flag: str) -> tuple[list[str], int]:
-    """``args`` without ``flag=VALUE`` or ``flag VALUE``; and how many were removed."""
-    kept: list[str] = []
-    removed = 0
-    skip_value = False
-    for arg in args:
-        if skip_value:
-            skip_value = False
-        elif arg == flag:
-            removed += 1
-            skip_value = True
-        elif arg.startswith(flag + "="):
-            removed += 1
-        else:
-            kept.append(arg)
-    return kept, removed
 
 
 def backend_command(args: Sequence[str], backend: str, results: Path, *, color: bool) -> list[str]:
@@ -111,18 +80,12 @@ def backend_command(args: Sequence[str], backend: str, results: Path, *, color: 
     output goes to a pipe, so ``--color=yes`` keeps a colour terminal's
     colours unless the arguments say otherwise.
     """
-    kept, _ = without_option(args, FLAG)
-    kept, _ = without_option(kept, JSON_FLAG)
-    if color and not any(arg == "--color" or arg.startswith("--color=") for arg in kept):
-        kept.append("--color=yes")
-    return [
-        sys.executable,
-        "-m",
-        "pytest",
-        *kept,
-        f"--cnnperf-backend={backend}",
-        f"{JSON_FLAG}={results}",
-    ]
+    return subsessions.pytest_command(
+        args,
+        remove=(FLAG, JSON_FLAG),
+        add=(f"--cnnperf-backend={backend}", f"{JSON_FLAG}={results}"),
+        color=color,
+    )
 
 
 def backend_environment(environ: Mapping[str, str], backend: str, *, width: int) -> dict[str, str]:
@@ -132,15 +95,9 @@ def backend_environment(environ: Mapping[str, str], backend: str, *, width: int)
     plugin decides), ``PYTEST_ADDOPTS`` loses any ``--cnnperf-backends``, and
     ``COLUMNS`` keeps this terminal's width unless it is set already.
     """
-    env = dict(environ)
-    env["KERAS_BACKEND"] = backend
-    addopts = env.get("PYTEST_ADDOPTS")
-    if addopts:
-        kept, removed = without_option(shlex.split(addopts), FLAG)
-        if removed:
-            env["PYTEST_ADDOPTS"] = shlex.join(kept)
-    env.setdefault("COLUMNS", str(width))
-    return env
+    return subsessions.run_environment(
+        environ, remove=(FLAG,), width=width, extra={"KERAS_BACKEND": backend}
+    )
 
 
 def usage_problem(config: pytest.Config) -> str | None:
@@ -158,15 +115,9 @@ def usage_problem(config: pytest.Config) -> str | None:
             "pytest process of its own; --cnnperf-backend picks the one backend of a single "
             "run. Give one of them."
         )
-    _, given = without_option(config.invocation_params.args, FLAG)
-    from_environment = without_option(shlex.split(os.environ.get("PYTEST_ADDOPTS", "")), FLAG)[1]
-    if not given and not from_environment:
-        return (
-            f"argument {FLAG}: expected it on the command line or in PYTEST_ADDOPTS, got it "
-            "from the addopts ini option or an @file. Each backend's run is started with the "
-            "same ini file and arguments less this option, which it cannot take out of those; "
-            f"give {FLAG} on the command line."
-        )
+    unremovable = subsessions.unremovable_problem(config, FLAG, runs="Each backend's run is")
+    if unremovable is not None:
+        return unremovable
     return missing_framework_problem(config.getoption("cnnperf_backends") or ())
 
 
@@ -650,73 +601,12 @@ def render_side_by_side(
 # --------------------------------------------------------------------------- one backend's run
 
 
-@dataclass(frozen=True)
-class BackendRun:
-    """What one backend's pytest process did.
-
-    Args:
-        backend: the backend.
-        command: its command line.
-        exit_status: its exit status.
-        summary: its own last line of output (pytest's counts), or "".
-        document: its results document as written, or None without one.
-        outcomes: the tests of that document.
-        problem: why the run's results could not be used (no file, or one that
-            cannot be read), or None.
-        interrupted: the run was interrupted (Ctrl-C).
-    """
-
-    backend: str
-    command: tuple[str, ...]
-    exit_status: int
-    summary: str = ""
-    document: Mapping[str, Any] | None = None
-    outcomes: tuple[TestOutcome, ...] = ()
-    problem: str | None = None
-    interrupted: bool = False
+class BackendRun(ChildRun):
+    """What one backend's pytest process did (``subsessions.ChildRun``, named by its backend)."""
 
     @property
-    def ok(self) -> bool:
-        return self.exit_status == 0 and self.problem is None
-
-    def status_line(self) -> str:
-        """``jax: 1 passed in 3.21s (exit status 0)``, or ``(exit status 1: tests failed)``."""
-        said = f"{self.summary} " if self.summary else ""
-        status = str(self.exit_status)
-        if self.exit_status:
-            status += f": {exit_name(self.exit_status)}"
-        return f"{self.backend}: {said}(exit status {status})"
-
-    def failure_lines(self) -> list[str]:
-        """The failed tests of this run with their reason, each reason said once."""
-        grouped: dict[str, list[str]] = {}
-        for outcome in self.outcomes:
-            if outcome.failure:
-                reason = outcome.failure.strip().splitlines()[0]
-                grouped.setdefault(reason, []).append(outcome.node_id)
-        lines = []
-        for reason, nodes in grouped.items():
-            tests = nodes[0] if len(nodes) == 1 else f"{len(nodes)} tests ({', '.join(nodes)})"
-            lines.append(f"  {self.backend} failed {tests}: {reason}")
-        return lines
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "command": list(self.command),
-            "exit_status": self.exit_status,
-            "summary": self.summary,
-            "problem": self.problem,
-            "interrupted": self.interrupted,
-            "results": None if self.document is None else dict(self.document),
-        }
-
-
-def exit_name(status: int) -> str:
-    """``tests failed`` for 1: pytest's name of an exit status, in words."""
-    try:
-        return pytest.ExitCode(status).name.lower().replace("_", " ")
-    except ValueError:
-        return "not a pytest exit status"
+    def backend(self) -> str:
+        return self.name
 
 
 def read_run(
@@ -735,23 +625,16 @@ def read_run(
         registry: the session's metrics (each run has the same conftest files
             and plugins, so the same metrics).
     """
-    from pytest_cnnperf.jsonreport import ResultsError, load_results
-
     run = BackendRun(backend, tuple(command), exit_status, summary, interrupted=interrupted)
-    if not results.exists():
-        return dataclasses.replace(
-            run,
-            problem=(
-                f"The {backend} run wrote no results file ({results}), so the table has no "
-                f"{backend} figures; its output above says why."
-            ),
-        )
-    try:
-        read = load_results(results, registry)
-        document = json.loads(results.read_text(encoding="utf-8"))
-    except ResultsError as error:
-        return dataclasses.replace(run, problem=str(error))
-    return dataclasses.replace(run, document=document, outcomes=read.outcomes)
+    return subsessions.read_run(
+        run,
+        results,
+        registry,
+        missing=(
+            f"The {backend} run wrote no results file ({results}), so the table has no "
+            f"{backend} figures; its output above says why."
+        ),
+    )
 
 
 # --------------------------------------------------------------------------- the combined document
@@ -779,21 +662,6 @@ def combined_document(
 # --------------------------------------------------------------------------- the plugin
 
 
-class BackendRunStat:
-    """One backend's run among pytest's terminal stats, so that its last line counts them.
-
-    Other plugins read every entry there as a report, so this is an object
-    with attributes (as ``report.SummaryError``).
-    """
-
-    nodeid = ""
-    count_towards_summary = True
-
-    def __init__(self, run: BackendRun) -> None:
-        self.backend = run.backend
-        self.exit_status = run.exit_status
-
-
 def take_over(config: pytest.Config, cfg: CnnperfConfig) -> SideBySide:
     """Make this process the controller of the backends' runs (``pytest_configure``).
 
@@ -803,14 +671,7 @@ def take_over(config: pytest.Config, cfg: CnnperfConfig) -> SideBySide:
     problem = usage_problem(config)
     if problem is not None:
         raise pytest.UsageError(problem)
-    # xdist decides whether to distribute in its own pytest_configure, which
-    # may run before or after this one: with no execution environments left
-    # it distributes nothing, and a session it made already is unregistered.
-    if getattr(config.option, "tx", None):
-        config.option.tx = []
-    for name in HANDED_OVER:
-        if config.pluginmanager.has_plugin(name):
-            config.pluginmanager.unregister(name=name)
+    subsessions.hand_over(config)
     return SideBySide(config, cfg)
 
 
@@ -846,53 +707,32 @@ class SideBySide:
         return True
 
     def _run(self, backend: str, number: int, workdir: Path) -> None:
-        terminal = self.config.pluginmanager.get_plugin("terminalreporter")
         writer = self.config.get_terminal_writer()
         results = workdir / f"{backend}.json"
         command = backend_command(
             self.config.invocation_params.args, backend, results, color=writer.hasmarkup
         )
-        env = backend_environment(os.environ, backend, width=writer.fullwidth)
-        if terminal is not None:
-            terminal.write_sep(
-                "=", f"cnnperf backend {backend} ({number} of {len(self.order)})", bold=True
-            )
-            terminal.write_line(shlex.join(command))
-            terminal.flush()
-        process = subprocess.Popen(
+        finished = subsessions.run_pytest(
+            self.config,
             command,
-            cwd=self.config.invocation_params.dir,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
+            backend_environment(os.environ, backend, width=writer.fullwidth),
+            title=f"cnnperf backend {backend} ({number} of {len(self.order)})",
         )
-        interrupted = False
-        try:
-            tail = _pass_through(process, terminal)
-        except KeyboardInterrupt:
-            # The run got the same Ctrl-C: let it finish its interrupted session
-            # and write its results, then stop the others.
-            interrupted = True
-            try:
-                tail = _pass_through(process, terminal)
-            except KeyboardInterrupt:
-                process.kill()
-                tail = ""
-        status = process.wait()
         from pytest_cnnperf.config import registry_for
 
         self.runs.append(
             read_run(
                 backend,
                 command,
-                status,
+                finished.exit_status,
                 results,
                 registry_for(self.config),
-                summary=last_line(tail),
-                interrupted=interrupted,
+                summary=finished.summary,
+                interrupted=finished.interrupted,
             )
         )
-        if interrupted:
+        if finished.interrupted:
+            # The run got the same Ctrl-C and finished its interrupted session: stop here.
             raise KeyboardInterrupt
 
     @pytest.hookimpl(trylast=True)
@@ -967,27 +807,4 @@ class SideBySide:
                 "this session fails.",
                 red=True,
             )
-        for ok, word in ((False, "failed"), (True, "passed")):
-            entries = [BackendRunStat(run) for run in self.runs if run.ok is ok]
-            if entries:
-                key = f"backend run{'s' if len(entries) > 1 else ''} {word}"
-                terminalreporter.stats.setdefault(key, []).extend(entries)
-
-
-def _pass_through(process: subprocess.Popen[bytes], terminal: Any) -> str:
-    """Write ``process``'s output through the terminal reporter as it comes; its last text."""
-    assert process.stdout is not None
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    tail = ""
-    while chunk := os.read(process.stdout.fileno(), 65536):
-        text = decoder.decode(chunk)
-        tail = (tail + text)[-4096:]
-        if terminal is not None:
-            terminal.write(text, flush=True)
-    return tail
-
-
-def last_line(text: str) -> str:
-    """pytest's last line (``1 passed in 3.21s``) without its rules and colours."""
-    lines = [line for line in _ANSI.sub("", text).splitlines() if line.strip()]
-    return lines[-1].strip().strip("=").strip() if lines else ""
+        subsessions.count_runs(terminalreporter, self.runs, "backend run")

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import pytest
 from test_acceptance import TINY
 
-from pytest_cnnperf import sidebyside
+from pytest_cnnperf import sidebyside, subsessions
 from pytest_cnnperf.baselines import Verdict
 from pytest_cnnperf.jsonreport import ResultsError, document_for, load_results, serialize
 from pytest_cnnperf.layerprofile import LayerProfile, LayerTiming
@@ -99,8 +99,8 @@ JAX = _outcome(
 
 def test_without_option_removes_both_forms_and_counts_them() -> None:
     args = ["suites/", "--cnnperf-backends=tensorflow,jax", "-x", "--cnnperf-backends", "jax,torch"]
-    assert sidebyside.without_option(args, "--cnnperf-backends") == (["suites/", "-x"], 2)
-    assert sidebyside.without_option(["--cnnperf-backendsx"], "--cnnperf-backends") == (
+    assert subsessions.without_option(args, "--cnnperf-backends") == (["suites/", "-x"], 2)
+    assert subsessions.without_option(["--cnnperf-backendsx"], "--cnnperf-backends") == (
         ["--cnnperf-backendsx"],
         0,
     )
@@ -422,8 +422,8 @@ def test_a_combined_document_that_cannot_be_written_is_an_error_of_the_session(
 
 def test_last_line_is_pytests_counts_without_rules_or_colours() -> None:
     text = "x\n\x1b[32m==== \x1b[1m1 passed\x1b[0m in 3.21s ====\x1b[0m\n\n"
-    assert sidebyside.last_line(text) == "1 passed in 3.21s"
-    assert sidebyside.last_line("") == ""
+    assert subsessions.last_line(text) == "1 passed in 3.21s"
+    assert subsessions.last_line("") == ""
 
 
 # --------------------------------------------------------------------------- through pytester
