@@ -7,6 +7,7 @@ are saved to a temporary file whose path is said.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import os
 import shlex
@@ -26,6 +27,7 @@ from pytest_cnnperf.baselines import (
 )
 
 if TYPE_CHECKING:
+    from pytest_cnnperf.baselines import Figures
     from pytest_cnnperf.config import CnnperfConfig
     from pytest_cnnperf.environment import EnvironmentSnapshot
     from pytest_cnnperf.metrics import MetricRegistry
@@ -45,6 +47,9 @@ def accept_command(cfg: CnnperfConfig, *node_ids: str) -> str:
         parts.append(f"--cnnperf-precision={cfg.precision}")
     if getattr(cfg, "jit", False):
         parts.append("--cnnperf-jit=on")
+    sessions = getattr(cfg, "sessions", None)
+    if sessions:
+        parts.append(f"--cnnperf-sessions={sessions}")
     default_dir = (cfg.rootdir / DEFAULT_BASELINE_DIR).resolve()
     if cfg.baseline_dir.resolve() != default_dir:
         parts.append(f"--cnnperf-baseline-dir={cfg.baseline_dir}")
@@ -89,14 +94,20 @@ def write_baselines(
     cfg: CnnperfConfig,
     registry: MetricRegistry,
 ) -> AcceptResult:
-    """Accept the figures of every test that completed, in one write of the file."""
+    """Accept the figures of every test that completed, in one write of the file.
+
+    With ``--cnnperf-sessions`` the outcomes hold the runs of that many
+    separate sessions (``acceptsessions``): each entry's ``timing`` records
+    how many, and the message says so.
+    """
     from pytest_cnnperf.baselines import Tolerances
 
     result = AcceptResult()
     path = baseline_path(cfg.baseline_dir, snapshot.hardware)
+    sessions: int | None = getattr(cfg, "sessions", None)
     accepted = [
         Accepted(
-            outcome.figures(registry),
+            from_sessions(outcome.figures(registry), sessions),
             outcome.tolerances or Tolerances.defaults(registry),
             dict(snapshot.software),
         )
@@ -148,8 +159,21 @@ def write_baselines(
         result.ok = False
         return result
     count = len(accepted)
+    measured = f", measured in {sessions} separate sessions," if sessions else ""
     result.messages.append(
-        f"Accepted the figures of {count} test{'s' if count != 1 else ''} as baselines in "
-        f"{path}" + (f" ({cfg.update_reason})." if cfg.update_reason else ".")
+        f"Accepted the figures of {count} test{'s' if count != 1 else ''}{measured} as "
+        f"baselines in {path}" + (f" ({cfg.update_reason})." if cfg.update_reason else ".")
     )
     return result
+
+
+def from_sessions(figures: Figures, sessions: int | None) -> Figures:
+    """``figures`` whose timing says that its runs came from ``sessions`` separate processes.
+
+    Without a count (one session) or without a timing block (per-epoch
+    timing) the figures are returned as they are: an entry without
+    ``timing.sessions`` was measured in one session.
+    """
+    if not sessions or figures.timing is None:
+        return figures
+    return dataclasses.replace(figures, timing={**figures.timing, "sessions": sessions})

@@ -65,6 +65,8 @@ class CnnperfConfig:
     backend: str = "tensorflow"
     #: ``--cnnperf-backends``: the backends to run side by side, or None.
     backends: tuple[str, ...] | None = None
+    #: ``--cnnperf-sessions``: accept from this many separate pytest processes, or None.
+    sessions: int | None = None
     #: ``--cnnperf-steps-from``: the results file whose window shapes each test trains with.
     steps_from: Path | None = None
 
@@ -136,15 +138,47 @@ class CnnperfConfig:
             backend=values["cnnperf_backend"] or _environment_backend(),
             backends=values["cnnperf_backends"],
             steps_from=_path(values["cnnperf_steps_from"], invocation_dir),
+            sessions=values["cnnperf_sessions"],
         )
         if cfg.update_interrupted and not cfg.update_baselines:
             raise pytest.UsageError(
                 "argument --cnnperf-update-interrupted: expected --cnnperf-update-baselines as "
                 "well, got --cnnperf-update-interrupted alone"
             )
+        problem = sessions_problem(cfg)
+        if problem is not None:
+            raise pytest.UsageError(problem)
         if not hasattr(config, "workerinput"):
             check_paths(config, cfg)
         return cfg
+
+
+def sessions_problem(cfg: CnnperfConfig) -> str | None:
+    """Why ``--cnnperf-sessions`` cannot be used with the other settings, or None."""
+    if cfg.sessions is None:
+        return None
+    flag = f"--cnnperf-sessions={cfg.sessions}"
+    if not cfg.update_baselines:
+        return (
+            "argument --cnnperf-sessions: expected --cnnperf-update-baselines as well, got "
+            f"{flag} alone. Separate sessions measure the runs of the baselines being "
+            "accepted; a comparison run takes its noise from the baseline and the history "
+            "file (--cnnperf-history)."
+        )
+    if cfg.backends is not None:
+        return (
+            "argument --cnnperf-sessions: expected it without --cnnperf-backends, got "
+            f"--cnnperf-backends={','.join(cfg.backends)} as well. Accept each backend's "
+            "baselines from separate sessions one backend at a time: --cnnperf-backend=NAME "
+            f"--cnnperf-update-baselines {flag}."
+        )
+    if cfg.update_interrupted:
+        return (
+            "argument --cnnperf-sessions: expected it without --cnnperf-update-interrupted, "
+            f"got both. A baseline from {cfg.sessions} separate sessions is accepted only when "
+            "every session finished: an interrupted accept updates no baseline."
+        )
+    return None
 
 
 def _environment_backend() -> str:

@@ -123,6 +123,17 @@ parse_layer_mode = _choice("layer_mode", LAYER_MODES)
 parse_backend = _choice("backend", BACKENDS)
 
 
+def parse_session_count(text: str) -> int:
+    """Parse a number of separate sessions: a whole number of at least 2."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 2, got {text!r}")
+    return value
+
+
 def parse_backend_list(text: str) -> tuple[str, ...]:
     """Parse ``tensorflow,jax``: at least two backends, none twice."""
     names = tuple(part.strip() for part in text.split(","))
@@ -417,6 +428,17 @@ OPTIONS: tuple[Option, ...] = (
         "why the baselines are updated, kept in their history (default: who and when only)",
         "TEXT",
         parse_reason,
+        "",
+    ),
+    Option(
+        "--cnnperf-sessions",
+        "cnnperf_sessions",
+        "with --cnnperf-update-baselines: run the tests in N fresh pytest processes, one "
+        "after the other, and accept the runs of all N, so that the baselines' noise is "
+        "measured between sessions; on the command line only (default: the runs of this "
+        "session)",
+        "N",
+        parse_session_count,
         "",
     ),
     Option(

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 
 SESSION_PLUGIN_NAME = "cnnperf-session"
 SIDE_BY_SIDE_PLUGIN_NAME = "cnnperf-side-by-side"
+SESSIONS_PLUGIN_NAME = "cnnperf-sessions"
 CNNPERF_FIXTURES = frozenset({"cnnperf", "cnnperf_model", "cnnperf_dataset"})
 
 # ---------------------------------------------------------------------------
@@ -165,6 +166,14 @@ def pytest_configure(config: pytest.Config) -> None:
 
             config.pluginmanager.register(
                 JsonReport(config, cfg, cfg.json_path), "cnnperf-json-report"
+            )
+        if cfg.sessions is not None:
+            # --cnnperf-sessions: this process runs no test, but one pytest process
+            # per session, and accepts their runs together (acceptsessions.py).
+            from pytest_cnnperf import acceptsessions
+
+            config.pluginmanager.register(
+                acceptsessions.take_over(config, cfg), SESSIONS_PLUGIN_NAME
             )
 
 

@@ -313,9 +313,16 @@ class CnnperfSession:
             if name == REPORT_PROPERTY and isinstance(value, dict):
                 from pytest_cnnperf.outcome import TestOutcome
 
-                outcome = TestOutcome.from_dict(value, self.registry)
-                self.outcomes[outcome.node_id] = outcome
-                self.config.hook.pytest_cnnperf_outcome(outcome=outcome, config=self.config)
+                self.record(TestOutcome.from_dict(value, self.registry))
+
+    def record(self, outcome: TestOutcome) -> None:
+        """Keep a test's outcome for the end of the session, and pass it to the hook.
+
+        Called for each test's report, and by ``acceptsessions`` for the
+        outcomes merged from its sessions.
+        """
+        self.outcomes[outcome.node_id] = outcome
+        self.config.hook.pytest_cnnperf_outcome(outcome=outcome, config=self.config)
 
     def sorted_outcomes(self) -> list[TestOutcome]:
         """By node id, so that xdist runs print and write the same as serial ones."""
