@@ -13,6 +13,11 @@ nox.options.sessions = ["tests", "lint", "typecheck"]
 nox.options.reuse_existing_virtualenvs = True
 
 
+# What .ci/run installs for Keras' other backends: the tests that train on them, and
+# mypy, which reads their type information, see them as CI does.
+BACKEND_PACKAGES = ("jax==0.10.2", "jaxlib==0.10.2", "torch==2.13.0")
+
+
 def _install(session: nox.Session, *args: str) -> None:
     if session.venv_backend != "none":
         session.install(*args)
@@ -21,8 +26,23 @@ def _install(session: nox.Session, *args: str) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the plugin's own tests (unit, pytester acceptance, suite smoke run)."""
-    _install(session, "-e", ".[test]")
+    _install(session, "-e", ".[test]", *BACKEND_PACKAGES)
     session.run("pytest", "tests", "-n", "2", *session.posargs)
+
+
+@nox.session
+def backends(session: nox.Session) -> None:
+    """Run the tests that train on JAX and PyTorch (also part of `tests`)."""
+    _install(session, "-e", ".[test]", *BACKEND_PACKAGES)
+    session.run(
+        "pytest",
+        "tests/test_acceptance_backends.py",
+        "tests/test_backends_zoo.py",
+        "tests/test_sidebyside.py",
+        "-n",
+        "2",
+        *session.posargs,
+    )
 
 
 @nox.session
@@ -36,7 +56,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on the package."""
-    _install(session, "-e", ".[test]", "mypy")
+    _install(session, "-e", ".[test]", *BACKEND_PACKAGES, "mypy")
     session.run("mypy", *session.posargs)
 
 
