@@ -481,3 +481,84 @@ def test_sessions_stop_when_the_first_leaves_nothing_to_accept(
     )
     assert "cnnperf session 2 of 3" not in result.stdout.str()
     assert not baseline_file.exists()
+
+
+def test_a_session_that_wrote_no_results_is_named_and_the_others_are_not_started(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeconftest(
+        """
+        import pytest
+
+
+        def pytest_configure(config):
+            if config.getoption("cnnperf_compare") == "off":  # in each session, not above them
+                raise pytest.UsageError("this project accepts no baselines here")
+        """
+    )
+    pytester.makepyfile(test_plain=PLAIN)
+    result = pytester.runpytest_subprocess(
+        "--color=no", "--cnnperf-update-baselines", "--cnnperf-sessions=2"
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stdout.fnmatch_lines(
+        [
+            "*= cnnperf sessions =*",
+            # A session's last line of output (here its usage error) stands for its counts.
+            "session 1: ERROR: this project accepts no baselines here (exit status 4: usage error)",
+            "  Session 1 wrote no results file (*session-1.json), so none of its runs can be "
+            "accepted; its output above says why.",
+            "No test finished with figures in session 1, so none can be accepted from 2 "
+            "sessions; session 2 was not run.",
+            "--cnnperf-update-baselines: no test completed with figures; * was left as it was.",
+            "*= 1 session failed in *",
+        ]
+    )
+    assert "cnnperf session 2 of 2" not in result.stdout.str()
+
+
+#: The controlling process with Python's own Ctrl-C handler, whatever it inherited
+#: (a process started with SIGINT ignored keeps it ignored).
+WITH_CTRL_C = (
+    "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "import pytest; sys.exit(pytest.main(sys.argv[1:]))"
+)
+
+
+def test_ctrl_c_stops_after_the_session_it_interrupted_and_accepts_nothing(
+    pytester: pytest.Pytester, read_results: ResultsReader
+) -> None:
+    pytester.makepyfile(
+        test_plain="""
+        import os
+        import signal
+
+
+        def test_interrupted():
+            # Ctrl-C reaches the controlling process and this session alike.
+            os.kill(os.getppid(), signal.SIGINT)
+            raise KeyboardInterrupt
+        """
+    )
+    result = pytester.run(
+        sys.executable,
+        "-c",
+        WITH_CTRL_C,
+        "--color=no",
+        "--cnnperf-update-baselines",
+        "--cnnperf-sessions=3",
+        "--cnnperf-json=merged.json",
+    )
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(
+        [
+            "session 1: * (exit status 2: interrupted)",
+            "Interrupted during session 1 of 3; sessions 2 and 3 did not run.",
+            "The session was interrupted: no baseline was updated, and no test had finished "
+            "with figures.",
+        ]
+    )
+    assert "cnnperf session 2 of 3" not in result.stdout.str()
+    document = read_results("merged.json")
+    assert document["interrupted"] is True and document["tests"] == []
+    assert [session["interrupted"] for session in document["sessions"]] == [True]
