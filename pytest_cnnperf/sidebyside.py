@@ -59,6 +59,8 @@ if TYPE_CHECKING:
     from pytest_cnnperf.outcome import TestOutcome
 
 FLAG = "--cnnperf-backends"
+#: Given to every backend after the first, with the first one's results.
+STEPS_FLAG = "--cnnperf-steps-from"
 #: Replaced in each backend's run by a file of its own.
 JSON_FLAG = subsessions.JSON_FLAG
 #: Bumped when a field of the combined document changes meaning or disappears.
@@ -72,18 +74,29 @@ CONFIDENCE = 0.90
 # --------------------------------------------------------------------------- command lines
 
 
-def backend_command(args: Sequence[str], backend: str, results: Path, *, color: bool) -> list[str]:
+def backend_command(
+    args: Sequence[str],
+    backend: str,
+    results: Path,
+    *,
+    color: bool,
+    steps_from: Path | None = None,
+) -> list[str]:
     """The command line of one backend's run: ``args`` for that backend alone.
 
     ``--cnnperf-backends`` and ``--cnnperf-json`` are replaced by
-    ``--cnnperf-backend=NAME`` and the run's own results file. The run's
-    output goes to a pipe, so ``--color=yes`` keeps a colour terminal's
-    colours unless the arguments say otherwise.
+    ``--cnnperf-backend=NAME`` and the run's own results file. With
+    ``steps_from`` (the first backend's results), each test trains the
+    windows the first backend trained (``--cnnperf-steps-from``), so that
+    accuracies are compared after the same training. The run's output goes
+    to a pipe, so ``--color=yes`` keeps a colour terminal's colours unless
+    the arguments say otherwise.
     """
+    same_steps = () if steps_from is None else (f"{STEPS_FLAG}={steps_from}",)
     return subsessions.pytest_command(
         args,
         remove=(FLAG, JSON_FLAG),
-        add=(f"--cnnperf-backend={backend}", f"{JSON_FLAG}={results}"),
+        add=(f"--cnnperf-backend={backend}", f"{JSON_FLAG}={results}", *same_steps),
         color=color,
     )
 
@@ -709,8 +722,16 @@ class SideBySide:
     def _run(self, backend: str, number: int, workdir: Path) -> None:
         writer = self.config.get_terminal_writer()
         results = workdir / f"{backend}.json"
+        args = self.config.invocation_params.args
+        reference = workdir / f"{self.order[0]}.json"
+        given = any(arg == STEPS_FLAG or arg.startswith(f"{STEPS_FLAG}=") for arg in args)
         command = backend_command(
-            self.config.invocation_params.args, backend, results, color=writer.hasmarkup
+            args,
+            backend,
+            results,
+            color=writer.hasmarkup,
+            # The first backend's windows for the others, unless the user named a file.
+            steps_from=reference if number > 1 and reference.exists() and not given else None,
         )
         finished = subsessions.run_pytest(
             self.config,

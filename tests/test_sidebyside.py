@@ -130,6 +130,10 @@ def test_each_backend_run_gets_the_arguments_less_the_backends_and_its_own_resul
         "--cnnperf-backend=jax",
         f"--cnnperf-json={tmp_path / 'jax.json'}",
     ]
+    same = sidebyside.backend_command(
+        args, "jax", tmp_path / "jax.json", color=False, steps_from=tmp_path / "tensorflow.json"
+    )
+    assert same == [*command, f"--cnnperf-steps-from={tmp_path / 'tensorflow.json'}"]
     coloured = sidebyside.backend_command(args, "jax", tmp_path / "jax.json", color=True)
     assert "--color=yes" in coloured
     chosen = sidebyside.backend_command(("--color=no",), "jax", tmp_path / "jax.json", color=True)
@@ -545,16 +549,11 @@ def test_a_backend_whose_framework_cannot_be_imported_is_surfaced_from_its_run(
     pytester: pytest.Pytester,
 ) -> None:
     pytester.makepyfile(tinymodels=TINY)
-    pytester.makeconftest(
-        """
-        import os
-        import sys
-
-        # Installed, but not importable in the run of its own backend.
-        if os.environ.get("KERAS_BACKEND") in ("jax", "torch"):
-            sys.modules[os.environ["KERAS_BACKEND"]] = None
-        """
-    )
+    # Installed, but not importable: a package of the framework's name that
+    # fails on import, found first (the project directory leads sys.path).
+    for name in ("jax", "torch"):
+        package = pytester.mkpydir(name)
+        (package / "__init__.py").write_text('raise ImportError("a broken build")\n')
     pytester.makepyfile(
         test_perf="""
         from tinymodels import *
@@ -574,7 +573,7 @@ def test_a_backend_whose_framework_cannot_be_imported_is_surfaced_from_its_run(
         lines += [
             f"{name}: 1 error in * (exit status 1: tests failed)",
             f"  {name} failed {node}: The {name} backend was selected (KERAS_BACKEND={name}), "
-            f"but {name} cannot be imported (import of {name} halted; None in sys.modules). "
+            f"but {name} cannot be imported (a broken build). "
             f"Install it with pip install 'pytest-cnnperf[[]{name}[]]', or select another "
             "backend with --cnnperf-backend.",
         ]
@@ -659,7 +658,7 @@ def test_tensorflow_and_jax_side_by_side_table_and_combined_results(
         [
             "*= cnnperf backends =*",
             "*cnnperf backends side by side*",
-            "*test*backend*ms/step*images/s*vs tensorflow*accuracy*verdict*per-layer*",
+            "*test*backend*ms/step*images/s*vs tensorflow*accuracy*steps*verdict*per-layer*",
             f"*{node}*tensorflow*reference*new*3 layers*",
             "*jax*x (*-*)*(*pt)*new*not measured*",
             "vs tensorflow: median seconds per training step over tensorflow's, with a 90% "
@@ -680,6 +679,13 @@ def test_tensorflow_and_jax_side_by_side_table_and_combined_results(
         (test,) = results["tests"]
         assert test["node_id"] == "test_perf.py::test_tiny[tiny_cnn-synthetic]"
         assert len(test["runs"][0]["windows"]) == 4
+    # JAX trained the windows TensorFlow trained (--cnnperf-steps-from), whatever its speed.
+    tf_windows, jax_windows = (
+        document["backends"][name]["results"]["tests"][0]["runs"][0]["windows"]
+        for name in ("tensorflow", "jax")
+    )
+    assert [w["steps"] for w in jax_windows] == [w["steps"] for w in tf_windows]
+    assert "--cnnperf-steps-from=" in " ".join(document["backends"]["jax"]["command"])
     tf_row, jax_row = document["side_by_side"]
     assert (tf_row["backend"], jax_row["backend"]) == ("tensorflow", "jax")
     ratio = jax_row["step_ratio"]
