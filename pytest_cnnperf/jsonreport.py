@@ -45,9 +45,11 @@ def environment_block(
     cfg: CnnperfConfig, snapshot: EnvironmentSnapshot, outcomes: Sequence[TestOutcome]
 ) -> dict[str, Any]:
     block = snapshot.to_dict()
-    block["device"]["tensorflow_devices"] = sorted(
-        {run.device for outcome in outcomes for run in outcome.runs}
-    )
+    trained_on = sorted({run.device for outcome in outcomes for run in outcome.runs})
+    block["device"]["devices"] = trained_on
+    if snapshot.hardware.backend == "tensorflow":
+        # The name of schema 2's first files, kept for their readers.
+        block["device"]["tensorflow_devices"] = trained_on
     block["seed"] = cfg.seed
     block["deterministic"] = cfg.deterministic
     return block

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pytest
+    from rich.console import Console
     from rich.table import Table
 
     from pytest_cnnperf.metrics import MetricRegistry
@@ -283,17 +284,9 @@ def compact_legend(outcomes: Sequence[TestOutcome]) -> list[str]:
     ]
 
 
-def render_summary(
-    outcomes: Sequence[TestOutcome],
-    registry: MetricRegistry,
-    *,
-    color: bool,
-    width: int,
-    epoch_tables: bool,
-) -> str:
-    """Render the per-epoch tables (unless quiet) and the summary table to text."""
+def text_console(*, width: int, color: bool) -> tuple[io.StringIO, Console]:
+    """A rich console that renders into a string buffer, for pytest's terminal."""
     from rich.console import Console
-    from rich.text import Text
 
     buffer = io.StringIO()
     console = Console(
@@ -306,6 +299,21 @@ def render_summary(
         emoji=False,
         soft_wrap=False,
     )
+    return buffer, console
+
+
+def render_summary(
+    outcomes: Sequence[TestOutcome],
+    registry: MetricRegistry,
+    *,
+    color: bool,
+    width: int,
+    epoch_tables: bool,
+) -> str:
+    """Render the per-epoch tables (unless quiet) and the summary table to text."""
+    from rich.text import Text
+
+    buffer, console = text_console(width=width, color=color)
     if epoch_tables:
         for outcome in outcomes:
             for number, run in enumerate(outcome.runs, start=1):

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
-import io
 import math
 import os
 import shutil
@@ -583,20 +582,11 @@ def render_side_by_side(
     rows: Sequence[SideBySideRow], order: Sequence[str], *, color: bool, width: int
 ) -> str:
     """The side-by-side table, its notes and any per-layer comparison, as text."""
-    from rich.console import Console
     from rich.text import Text
 
-    buffer = io.StringIO()
-    console = Console(
-        file=buffer,
-        width=max(width, 60),
-        force_terminal=color,
-        no_color=not color,
-        color_system="standard" if color else None,
-        highlight=False,
-        emoji=False,
-        soft_wrap=False,
-    )
+    from pytest_cnnperf.report import text_console
+
+    buffer, console = text_console(width=width, color=color)
     console.print(side_by_side_table(rows, order))
     for line in table_notes(rows, order):
         console.print(Text(line), soft_wrap=True)

@@ -86,7 +86,11 @@ def test_a_tiny_model_trains_and_is_compared_with_its_own_baseline(
     )
     document = read_results("first.json")
     software = document["environment"]["software"]
-    assert document["environment"]["device"]["backend"] == backend
+    device = document["environment"]["device"]
+    assert device["backend"] == backend
+    # The backend's own device names; the TensorFlow-only field is absent.
+    assert device["devices"] == {"jax": ["cpu:0"], "torch": ["cpu"]}[backend]
+    assert "tensorflow_devices" not in device
     assert software["keras_backend"] == backend
     for package in PACKAGES[backend]:
         assert software[package] == importlib.metadata.version(package)

@@ -17,13 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from test_acceptance import TINY
+from test_reliability_units import SNAPSHOT
+from test_reliability_units import _cfg as _one_session_cfg
 
 from pytest_cnnperf import acceptsessions, subsessions
 from pytest_cnnperf.accept import accept_command, from_sessions, write_baselines
 from pytest_cnnperf.acceptsessions import Rejected, merge_sessions, nothing_left, sessions_named
-from pytest_cnnperf.baselines import Figures, HardwareKey, Verdict
+from pytest_cnnperf.baselines import Figures, Verdict
 from pytest_cnnperf.config import CnnperfConfig
-from pytest_cnnperf.environment import EnvironmentSnapshot
 from pytest_cnnperf.metrics import MetricRegistry
 from pytest_cnnperf.options import parse_session_count
 from pytest_cnnperf.outcome import TestOutcome
@@ -233,34 +234,9 @@ def test_sessions_stop_once_no_test_can_be_accepted() -> None:
 
 # --------------------------------------------------------------------------- the accept
 
-SNAPSHOT = EnvironmentSnapshot(
-    hardware=HardwareKey("cpu", "Test CPU", 2, "float32"), software={"python": "3.11.7"}
-)
-
 
 def _cfg(root: Path, **changes: Any) -> CnnperfConfig:
-    settings: dict[str, Any] = {
-        "gpu": False,
-        "device_index": None,
-        "epochs": 3,
-        "seed": 0,
-        "deterministic": False,
-        "precision": "float32",
-        "json_path": None,
-        "data_dir": None,
-        "data_mode": "auto",
-        "offline": False,
-        "rootdir": root,
-        "baseline_dir": root / "baselines",
-        "compare_mode": "fail",
-        "repeats": 1,
-        "update_baselines": True,
-        "update_reason": "new runner",
-        "require_baseline": False,
-        "strict": False,
-        "sessions": 3,
-    }
-    return CnnperfConfig(**{**settings, **changes})
+    return _one_session_cfg(root, **{"update_reason": "new runner", "sessions": 3, **changes})
 
 
 def test_the_baseline_records_the_sessions_its_runs_came_from(tmp_path: Path) -> None:

@@ -231,3 +231,19 @@ def missing_framework(name: str, package: str, error: ImportError) -> BackendErr
         f"imported ({error}). Install it with pip install 'pytest-cnnperf[{name}]', or "
         "select another backend with --cnnperf-backend."
     )
+
+
+def keras_device_scope(device_name: str) -> AbstractContextManager[Any]:
+    """``keras.device(device_name)``: the device scope of JAX and PyTorch."""
+    from pytest_cnnperf.backends.imports import import_keras
+
+    scope: AbstractContextManager[Any] = import_keras().device(device_name)
+    return scope
+
+
+def no_strategy(name: str, backend: str) -> str:
+    """The error for a multi-device strategy on a backend that has none."""
+    return (
+        f"strategy={name!r} is TensorFlow's tf.distribute.MirroredStrategy; it does not run on "
+        f"the {backend} backend. Run the test on the TensorFlow backend, or without a strategy."
+    )

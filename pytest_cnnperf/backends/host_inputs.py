@@ -18,22 +18,10 @@ from typing import Any
 import numpy as np
 
 from pytest_cnnperf.backends.imports import import_keras
+from pytest_cnnperf.datasets.pipeline import check_batchable
 
 #: Batches the worker thread prepares ahead of the training step.
 PREFETCH_BATCHES = 4
-
-
-def _check(x: Any, y: Any, batch_size: int) -> None:
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ValueError(
-            f"Expected batch_size to be a positive int. Received: batch_size={batch_size!r}"
-        )
-    if len(x) != len(y):
-        raise ValueError(
-            f"Expected as many labels as images. Received: len(x)={len(x)}, len(y)={len(y)}"
-        )
-    if len(x) == 0:
-        raise ValueError("Expected at least one image. Received: len(x)=0")
 
 
 def host_batches(
@@ -56,7 +44,7 @@ def host_batches(
         steps: batches per pass (the first ``steps`` of each), or all of them.
         passes: passes over the data; None for a pipeline without end.
     """
-    _check(x, y, batch_size)
+    check_batchable(x, y, batch_size)
     arguments = {
         "batch_size": batch_size,
         "seed": seed,
@@ -112,3 +100,31 @@ def host_batches(
 def repeated(pipeline: Any) -> Any:
     """``pipeline`` (from ``host_batches``) without end, each pass in its own order."""
     return host_batches(*pipeline.arrays, **pipeline.arguments, passes=None)
+
+
+class HostInputs:
+    """The ``Inputs`` of the backends without ``tf.data``: host arrays, prefetched."""
+
+    def training(
+        self,
+        x: Any,
+        y: Any,
+        *,
+        batch_size: int,
+        seed: int,
+        augmentation_layers: Sequence[Any] | None,
+        steps: int | None,
+    ) -> Any:
+        return host_batches(
+            x, y, batch_size=batch_size, seed=seed, augmentation_layers=augmentation_layers,
+            steps=steps,
+        )  # fmt: skip
+
+    def evaluation(self, x: Any, y: Any, *, batch_size: int) -> Any:
+        return host_batches(x, y, batch_size=batch_size, seed=None)
+
+    def batches(self, pipeline: Any) -> int:
+        return int(pipeline.per_pass)
+
+    def repeat(self, pipeline: Any) -> Any:
+        return repeated(pipeline)

@@ -18,7 +18,8 @@ from types import ModuleType
 from typing import Any
 
 from pytest_cnnperf import devices
-from pytest_cnnperf.backends import Backend, missing_framework
+from pytest_cnnperf.backends import Backend, keras_device_scope, missing_framework, no_strategy
+from pytest_cnnperf.backends.host_inputs import HostInputs
 from pytest_cnnperf.devices import Placement
 from pytest_cnnperf.markers import SettingsError
 
@@ -81,10 +82,7 @@ class TorchDevices:
             import_torch().cuda.synchronize(self._cuda_index)
 
     def scope(self, device_name: str) -> AbstractContextManager[Any]:
-        from pytest_cnnperf.backends.imports import import_keras
-
-        scope: AbstractContextManager[Any] = import_keras().device(device_name)
-        return scope
+        return keras_device_scope(device_name)
 
     def pci_bus_ids(self, device_names: Sequence[str]) -> dict[str, str] | str:
         torch = import_torch()
@@ -105,43 +103,7 @@ class TorchDevices:
         return found
 
     def strategy(self, name: str, kind: str, count: int | None) -> Any:
-        raise SettingsError(
-            f"strategy={name!r} is TensorFlow's tf.distribute.MirroredStrategy; it does not "
-            "run on the torch backend. Run the test on the TensorFlow backend, or without a "
-            "strategy."
-        )
-
-
-class TorchInputs:
-    def training(
-        self,
-        x: Any,
-        y: Any,
-        *,
-        batch_size: int,
-        seed: int,
-        augmentation_layers: Sequence[Any] | None,
-        steps: int | None,
-    ) -> Any:
-        from pytest_cnnperf.backends.host_inputs import host_batches
-
-        return host_batches(
-            x, y, batch_size=batch_size, seed=seed, augmentation_layers=augmentation_layers,
-            steps=steps,
-        )  # fmt: skip
-
-    def evaluation(self, x: Any, y: Any, *, batch_size: int) -> Any:
-        from pytest_cnnperf.backends.host_inputs import host_batches
-
-        return host_batches(x, y, batch_size=batch_size, seed=None)
-
-    def batches(self, pipeline: Any) -> int:
-        return int(pipeline.per_pass)
-
-    def repeat(self, pipeline: Any) -> Any:
-        from pytest_cnnperf.backends.host_inputs import repeated
-
-        return repeated(pipeline)
+        raise SettingsError(no_strategy(name, "torch"))
 
 
 class TorchNumerics:
@@ -201,5 +163,5 @@ class TorchProfiler:
 
 def make() -> Backend:
     return Backend(
-        "torch", TorchDevices(), TorchInputs(), TorchNumerics(), TorchSoftware(), TorchProfiler()
+        "torch", TorchDevices(), HostInputs(), TorchNumerics(), TorchSoftware(), TorchProfiler()
     )

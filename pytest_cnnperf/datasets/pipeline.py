@@ -17,7 +17,8 @@ if TYPE_CHECKING:
     import tensorflow as tf
 
 
-def _check(x: Array, y: Array, batch_size: int) -> None:
+def check_batchable(x: Array, y: Array, batch_size: int) -> None:
+    """Raise ``ValueError`` unless ``x`` and ``y`` can be cut into batches of ``batch_size``."""
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise ValueError(
             f"Expected batch_size to be a positive int. Received: batch_size={batch_size!r}"
@@ -67,7 +68,7 @@ def training_pipeline(
     Returns:
         A prefetched `tf.data.Dataset`.
     """
-    _check(x, y, batch_size)
+    check_batchable(x, y, batch_size)
     tf_module, gather, count = _indexed(x, y)
     autotune = tf_module.data.AUTOTUNE
     dataset = tf_module.data.Dataset.range(count)
@@ -89,7 +90,7 @@ def training_pipeline(
 
 def evaluation_pipeline(x: Array, y: Array, *, batch_size: int) -> tf.data.Dataset:
     """Batches of `(images, labels)` in order, for `model.evaluate`."""
-    _check(x, y, batch_size)
+    check_batchable(x, y, batch_size)
     tf_module, gather, count = _indexed(x, y)
     autotune = tf_module.data.AUTOTUNE
     dataset = tf_module.data.Dataset.range(count).batch(batch_size)
