@@ -365,10 +365,11 @@ def check_layers(document: dict[str, Any] | None) -> Check:
 
 def check_nvml_match(tf: Any) -> Check:
     from pytest_cnnperf import telemetry
+    from pytest_cnnperf.backends import tensorflow as tf_backend
 
     try:
-        descriptions = telemetry.device_descriptions(tf)
-        bus_ids = telemetry.tensorflow_pci_bus_ids(descriptions)
+        descriptions = tf_backend.device_descriptions(tf)
+        bus_ids = tf_backend.tensorflow_pci_bus_ids(descriptions)
         nvml = telemetry.load_nvml()
         listed = telemetry.nvml_devices(nvml)
         matched = telemetry.match_devices(list(bus_ids.values()), listed)

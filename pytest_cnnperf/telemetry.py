@@ -70,7 +70,6 @@ _PCI = re.compile(
     r"^\s*(?:(?P<domain>[0-9a-fA-F]{1,8}):)?(?P<bus>[0-9a-fA-F]{1,2}):"
     r"(?P<device>[0-9a-fA-F]{1,2})\.(?P<function>[0-7])\s*$"
 )
-_TF_PCI = re.compile(r"pci bus id:\s*([0-9a-fA-F:.]+)")
 
 
 class NvmlUnavailable(Exception):
@@ -173,35 +172,6 @@ def normalize_pci_bus_id(bus_id: object) -> str:
     domain = int(match.group("domain") or "0", 16)
     bus, device = int(match.group("bus"), 16), int(match.group("device"), 16)
     return f"{domain:04x}:{bus:02x}:{device:02x}.{match.group('function')}"
-
-
-def tensorflow_pci_bus_ids(descriptions: Mapping[str, str]) -> dict[str, str]:
-    """Device name -> PCI bus id, from TensorFlow's physical device descriptions.
-
-    ``descriptions`` maps a device name to its ``physical_device_desc``, such
-    as ``device: 0, name: NVIDIA A100-SXM4-40GB, pci bus id: 0000:07:00.0,
-    compute capability: 8.0``; devices without a bus id are left out.
-    """
-    found = {}
-    for name, text in descriptions.items():
-        match = _TF_PCI.search(text)
-        if match is not None:
-            found[name] = normalize_pci_bus_id(match.group(1))
-    return found
-
-
-def device_descriptions(tf: ModuleType) -> dict[str, str]:
-    """The visible GPUs' ``physical_device_desc``, by device name (``/device:GPU:0``).
-
-    Must run after the devices were pinned: it creates the visible devices.
-    """
-    from tensorflow.python.client import device_lib
-
-    return {
-        device.name: device.physical_device_desc
-        for device in device_lib.list_local_devices()
-        if device.device_type == "GPU"
-    }
 
 
 @dataclass(frozen=True)
@@ -691,26 +661,6 @@ def open_sampler(
     return Sampler(nvml, devices, interval_seconds=interval_seconds)
 
 
-def tensorflow_bus_ids(tf: ModuleType, device_names: Sequence[str]) -> dict[str, str] | str:
-    """TensorFlow GPU name (``/device:GPU:0``) -> PCI bus id, or why there is none."""
-    try:
-        descriptions = _DESCRIPTIONS.get("gpus")
-        if descriptions is None:
-            descriptions = _DESCRIPTIONS["gpus"] = device_descriptions(tf)
-    except Exception as exc:
-        return f"GPU telemetry is off: TensorFlow did not describe its GPUs ({exc})."
-    bus_ids = tensorflow_pci_bus_ids(descriptions)
-    known = {_canonical(name): bus for name, bus in bus_ids.items()}
-    missing = [name for name in device_names if _canonical(name) not in known]
-    if missing:
-        return (
-            f"GPU telemetry is off: TensorFlow gave no PCI bus id for "
-            f"{', '.join(_canonical(name) for name in missing)} "
-            f"(its GPUs: {descriptions or 'none'})."
-        )
-    return {name: known[_canonical(name)] for name in device_names}
-
-
 def sampler_for_devices(
     bus_ids: Mapping[str, str] | str,
     device_names: Sequence[str],
@@ -725,12 +675,3 @@ def sampler_for_devices(
     if isinstance(bus_ids, str):
         return RunTelemetry(error=bus_ids)
     return open_sampler([bus_ids[name] for name in device_names], interval_seconds=interval_seconds)
-
-
-#: The visible GPUs' descriptions, asked once per process (devices are fixed then).
-_DESCRIPTIONS: dict[str, dict[str, str]] = {}
-
-
-def _canonical(name: str) -> str:
-    """``/job:localhost/replica:0/task:0/device:GPU:0`` and ``/device:GPU:0`` -> ``GPU:0``."""
-    return name.rsplit("device:", 1)[-1].upper()

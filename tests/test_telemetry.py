@@ -26,6 +26,7 @@ from fake_nvml import (
 )
 
 from pytest_cnnperf import telemetry
+from pytest_cnnperf.backends import tensorflow as tf_backend
 from pytest_cnnperf.baselines.compare import Comparison, MetricComparison, discount_disturbed
 from pytest_cnnperf.baselines.model import Verdict
 from pytest_cnnperf.baselines.tolerances import MetricTolerance
@@ -67,7 +68,7 @@ def test_a_malformed_pci_bus_id_is_refused_in_keras_form() -> None:
 
 
 def test_tensorflow_descriptions_give_bus_ids_by_device_name() -> None:
-    found = telemetry.tensorflow_pci_bus_ids(
+    found = tf_backend.tensorflow_pci_bus_ids(
         {
             "/device:GPU:0": "device: 0, name: NVIDIA A100-SXM4-40GB, pci bus id: "
             "0000:B7:00.0, compute capability: 8.0",
@@ -549,13 +550,13 @@ def test_a_tensorflow_device_is_sampled_through_its_bus_id(
     # What device_lib describes after CUDA_VISIBLE_DEVICES=1: TensorFlow's GPU:0
     # is NVML's second GPU.
     monkeypatch.setitem(
-        telemetry._DESCRIPTIONS,
+        tf_backend._DESCRIPTIONS,
         "gpus",
         {"/device:GPU:0": "device: 0, name: NVIDIA A100, pci bus id: 0000:0f:00.0"},
     )
     names = ["/job:localhost/replica:0/task:0/device:GPU:0"]
     # The descriptions are already known: no TensorFlow module is needed.
-    bus_ids = telemetry.tensorflow_bus_ids(None, names)  # type: ignore[arg-type]
+    bus_ids = tf_backend.tensorflow_bus_ids(None, names)  # type: ignore[arg-type]
     sampler = telemetry.sampler_for_devices(bus_ids, names)
     assert isinstance(sampler, telemetry.Sampler)
     sampler.sample()
@@ -565,8 +566,8 @@ def test_a_tensorflow_device_is_sampled_through_its_bus_id(
 def test_a_tensorflow_device_without_a_bus_id_is_one_message(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setitem(telemetry._DESCRIPTIONS, "gpus", {})
-    bus_ids = telemetry.tensorflow_bus_ids(None, ["/device:GPU:1"])  # type: ignore[arg-type]
+    monkeypatch.setitem(tf_backend._DESCRIPTIONS, "gpus", {})
+    bus_ids = tf_backend.tensorflow_bus_ids(None, ["/device:GPU:1"])  # type: ignore[arg-type]
     result = telemetry.sampler_for_devices(bus_ids, ["/device:GPU:1"])
     assert isinstance(result, telemetry.RunTelemetry)
     assert result.error == (
@@ -657,9 +658,9 @@ def test_a_tensorflow_that_cannot_describe_its_gpus_is_one_message(
     def fails(tf: object) -> dict[str, str]:
         raise RuntimeError("device_lib failed")
 
-    monkeypatch.setattr(telemetry, "device_descriptions", fails)
-    monkeypatch.delitem(telemetry._DESCRIPTIONS, "gpus", raising=False)
-    bus_ids = telemetry.tensorflow_bus_ids(None, ["/device:GPU:0"])  # type: ignore[arg-type]
+    monkeypatch.setattr(tf_backend, "device_descriptions", fails)
+    monkeypatch.delitem(tf_backend._DESCRIPTIONS, "gpus", raising=False)
+    bus_ids = tf_backend.tensorflow_bus_ids(None, ["/device:GPU:0"])  # type: ignore[arg-type]
     result = telemetry.sampler_for_devices(bus_ids, ["/device:GPU:0"])
     assert isinstance(result, telemetry.RunTelemetry)
     assert result.error == (

@@ -10,12 +10,13 @@ TensorFlow's profiler (``pytest_cnnperf.layers``).
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from types import ModuleType
 from typing import Any
 
-from pytest_cnnperf import devices
+from pytest_cnnperf import devices, telemetry
 from pytest_cnnperf.backends import Backend
 from pytest_cnnperf.backends.imports import import_tensorflow
 from pytest_cnnperf.devices import Placement
@@ -79,6 +80,70 @@ def synchronize(tf: ModuleType) -> None:
     tf.test.experimental.sync_devices()
 
 
+# --------------------------------------------------------------------------- PCI bus ids
+
+
+_TF_PCI = re.compile(r"pci bus id:\s*([0-9a-fA-F:.]+)")
+
+
+def tensorflow_pci_bus_ids(descriptions: Mapping[str, str]) -> dict[str, str]:
+    """Device name -> PCI bus id, from TensorFlow's physical device descriptions.
+
+    ``descriptions`` maps a device name to its ``physical_device_desc``, such
+    as ``device: 0, name: NVIDIA A100-SXM4-40GB, pci bus id: 0000:07:00.0,
+    compute capability: 8.0``; devices without a bus id are left out.
+    """
+    found = {}
+    for name, text in descriptions.items():
+        match = _TF_PCI.search(text)
+        if match is not None:
+            found[name] = telemetry.normalize_pci_bus_id(match.group(1))
+    return found
+
+
+def device_descriptions(tf: ModuleType) -> dict[str, str]:
+    """The visible GPUs' ``physical_device_desc``, by device name (``/device:GPU:0``).
+
+    Must run after the devices were pinned: it creates the visible devices.
+    """
+    from tensorflow.python.client import device_lib
+
+    return {
+        device.name: device.physical_device_desc
+        for device in device_lib.list_local_devices()
+        if device.device_type == "GPU"
+    }
+
+
+def tensorflow_bus_ids(tf: ModuleType, device_names: Sequence[str]) -> dict[str, str] | str:
+    """TensorFlow GPU name (``/device:GPU:0``) -> PCI bus id, or why there is none."""
+    try:
+        descriptions = _DESCRIPTIONS.get("gpus")
+        if descriptions is None:
+            descriptions = _DESCRIPTIONS["gpus"] = device_descriptions(tf)
+    except Exception as exc:
+        return f"GPU telemetry is off: TensorFlow did not describe its GPUs ({exc})."
+    bus_ids = tensorflow_pci_bus_ids(descriptions)
+    known = {_canonical(name): bus for name, bus in bus_ids.items()}
+    missing = [name for name in device_names if _canonical(name) not in known]
+    if missing:
+        return (
+            f"GPU telemetry is off: TensorFlow gave no PCI bus id for "
+            f"{', '.join(_canonical(name) for name in missing)} "
+            f"(its GPUs: {descriptions or 'none'})."
+        )
+    return {name: known[_canonical(name)] for name in device_names}
+
+
+#: The visible GPUs' descriptions, asked once per process (devices are fixed then).
+_DESCRIPTIONS: dict[str, dict[str, str]] = {}
+
+
+def _canonical(name: str) -> str:
+    """``/job:localhost/replica:0/task:0/device:GPU:0`` and ``/device:GPU:0`` -> ``GPU:0``."""
+    return name.rsplit("device:", 1)[-1].upper()
+
+
 class TensorFlowDevices:
     def gpu_count(self) -> int:
         return len(import_tensorflow().config.list_physical_devices("GPU"))
@@ -97,9 +162,7 @@ class TensorFlowDevices:
         return scope
 
     def pci_bus_ids(self, device_names: Sequence[str]) -> dict[str, str] | str:
-        from pytest_cnnperf import telemetry
-
-        return telemetry.tensorflow_bus_ids(import_tensorflow(), device_names)
+        return tensorflow_bus_ids(import_tensorflow(), device_names)
 
     def strategy(self, name: str, kind: str, count: int | None) -> Any:
         tf = import_tensorflow()
