@@ -32,13 +32,20 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def backends(session: nox.Session) -> None:
-    """Run the tests that train on JAX and PyTorch (also part of `tests`)."""
+    """Run the tests that train on JAX and PyTorch, the zoo on both included.
+
+    `tests` runs them too, less the zoo (marked backend_zoo, deselected by
+    default in pyproject.toml): one subprocess per model and backend takes
+    about 3 minutes of the 2-core machine.
+    """
     _install(session, "-e", ".[test]", *BACKEND_PACKAGES)
     session.run(
         "pytest",
         "tests/test_acceptance_backends.py",
         "tests/test_backends_zoo.py",
         "tests/test_sidebyside.py",
+        "-m",
+        "backend_zoo or not backend_zoo",
         "-n",
         "2",
         *session.posargs,

@@ -154,6 +154,7 @@ def _params() -> list[Any]:
     ]
 
 
+@pytest.mark.backend_zoo
 @pytest.mark.parametrize(("backend", "name"), _params())
 def test_zoo_model_has_the_contract_counts_and_trains(backend: str, name: str) -> None:
     shapes = CASES[name]
