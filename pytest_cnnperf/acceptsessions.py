@@ -219,10 +219,7 @@ def take_over(config: pytest.Config, cfg: CnnperfConfig) -> SeparateSessions:
     Raises:
         pytest.UsageError: ``usage_problem`` found one.
     """
-    problem = usage_problem(config)
-    if problem is not None:
-        raise pytest.UsageError(problem)
-    subsessions.hand_over(config)
+    subsessions.take_over(config, usage_problem(config))
     return SeparateSessions(config, cfg)
 
 

@@ -160,6 +160,17 @@ def unremovable_problem(config: pytest.Config, flag: str, *, runs: str) -> str |
 # --------------------------------------------------------------------------- the controller
 
 
+def take_over(config: pytest.Config, problem: str | None) -> None:
+    """Make this process the controller of its runs (``pytest_configure``).
+
+    Raises:
+        pytest.UsageError: ``problem``, the controller's usage problem, if any.
+    """
+    if problem is not None:
+        raise pytest.UsageError(problem)
+    hand_over(config)
+
+
 def hand_over(config: pytest.Config) -> None:
     """Leave the runs' work to them: no xdist workers here, no cache written back.
 

@@ -61,7 +61,12 @@ def test_windows_and_kernel_reach_the_baseline_and_an_identical_rerun_is_not_reg
     again = run(project, monkeypatch, 0, "--cnnperf-json=again.json")
     again.assert_outcomes(passed=1)
     (test,) = read_results("again.json")["tests"]
-    assert test["verdict"] in ("pass", "unstable"), test["comparison"]
+    # The guarantee: an identical rerun is not `regressed` (confirmation
+    # catches a first false one). It can be `improved`: three runs of one
+    # process understate the noise between sessions (docs/baselines.md,
+    # "back-to-back sessions do not capture the between-session noise"), and a
+    # CI run at 0.81x of its baseline was judged so.
+    assert test["verdict"] in ("pass", "unstable", "improved"), test["comparison"]
     step = test["comparison"]["metrics"]["step_time"]
     assert step["baseline_count"] == 3 and step["current_count"] == 1
     assert step["noise"] is not None and step["noise_dof"] == 2

@@ -11,6 +11,7 @@ TensorFlow and JAX for the table and the combined results file.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import sys
 from collections.abc import Sequence
@@ -53,6 +54,13 @@ def _profile(seconds: dict[str, float]) -> LayerProfile:
             for name, s in seconds.items()
         ),
     )
+
+
+#: The pytester runs that train on JAX; without JAX (pip install 'pytest-cnnperf[jax]')
+#: they are skipped, as every test that needs a framework that is not installed.
+NEEDS_JAX = pytest.mark.skipif(
+    importlib.util.find_spec("jax") is None, reason="jax is not installed"
+)
 
 
 def _outcome(
@@ -443,6 +451,7 @@ def test_backend(pytestconfig):
 """
 
 
+@NEEDS_JAX
 def test_each_backend_runs_in_its_own_process_and_a_failing_one_fails_the_session(
     pytester: pytest.Pytester,
 ) -> None:
@@ -509,6 +518,7 @@ def test_misuse_is_a_usage_error_said_once(
     assert "cnnperf backend tensorflow" not in result.stdout.str()
 
 
+@NEEDS_JAX
 def test_a_backend_run_that_wrote_no_results_is_named_and_fails_the_session(
     pytester: pytest.Pytester,
 ) -> None:
@@ -591,6 +601,7 @@ WITH_CTRL_C = (
 )
 
 
+@NEEDS_JAX
 def test_ctrl_c_stops_after_the_run_it_interrupted_and_keeps_that_runs_results(
     pytester: pytest.Pytester, read_results: ResultsReader
 ) -> None:
@@ -641,6 +652,7 @@ def test_tiny(cnnperf, cnnperf_model, cnnperf_dataset):
 """
 
 
+@NEEDS_JAX
 def test_tensorflow_and_jax_side_by_side_table_and_combined_results(
     pytester: pytest.Pytester, read_results: ResultsReader
 ) -> None:
