@@ -39,7 +39,7 @@ def accept_command(cfg: CnnperfConfig, *node_ids: str) -> str:
     from pytest_cnnperf.options import DEFAULT_BASELINE_DIR
 
     parts = ["pytest", *node_ids, "--cnnperf-update-baselines"]
-    if getattr(cfg, "backend", "tensorflow") != "tensorflow":
+    if cfg.backend != "tensorflow":
         parts.append(f"--cnnperf-backend={cfg.backend}")
     if cfg.gpu:
         parts.append("--cnnperf-gpu")

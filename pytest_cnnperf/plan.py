@@ -29,6 +29,14 @@ DEFAULT_WINDOWS = 20
 
 
 @dataclass(frozen=True)
+class WindowPlan:
+    """How the measured part of a run is cut into windows: ``count`` of ``steps``."""
+
+    steps: int
+    count: int
+
+
+@dataclass(frozen=True)
 class TrainPlan:
     """The resolved settings of one ``train`` call."""
 
@@ -53,9 +61,9 @@ class TrainPlan:
     strategy: str | None = None
     #: Devices of the strategy; None: every visible device of the run's kind.
     devices: int | None = None
-    #: ``(steps, count)`` of the timed windows, taken from another run
-    #: (``--cnnperf-steps-from``); None: sized by time (``training.window_plan``).
-    window_shape: tuple[int, int] | None = None
+    #: The timed windows' shape, taken from another run (``--cnnperf-steps-from``);
+    #: None: sized by time (``training.window_plan``).
+    window_shape: WindowPlan | None = None
 
 
 def resolve_plan(

@@ -361,5 +361,5 @@ def cnnperf(request: pytest.FixtureRequest, cnnperf_runtime: Runtime) -> Runner:
         on_result=add_run,
         on_check=add_check,
         on_confirmable=add_confirmation,
-        window_shape=None if shape is None else (shape.steps, shape.count),
+        window_shape=shape,
     )

@@ -19,7 +19,7 @@ from pytest_cnnperf import training
 from pytest_cnnperf.building import ModelUnderTest, check_fits, wrap_plain_model
 from pytest_cnnperf.datachecks import DataCheckError
 from pytest_cnnperf.markers import ByProfile, SettingsError, resolve_profiled
-from pytest_cnnperf.plan import TrainPlan, resolve_plan
+from pytest_cnnperf.plan import TrainPlan, WindowPlan, resolve_plan
 from pytest_cnnperf.results import AccuracyCheck, TrainResult
 
 if TYPE_CHECKING:
@@ -41,10 +41,10 @@ class Runner:
         on_result: Callable[[TrainResult], None],
         on_check: Callable[[AccuracyCheck], None],
         on_confirmable: Callable[[Callable[[], list[TrainResult]]], None] | None = None,
-        window_shape: tuple[int, int] | None = None,
+        window_shape: WindowPlan | None = None,
     ) -> None:
         self.config = cfg
-        #: The timed windows' ``(steps, count)`` from ``--cnnperf-steps-from``, or None.
+        #: The timed windows' shape from ``--cnnperf-steps-from``, or None.
         self.window_shape = window_shape
         self._on_confirmable = on_confirmable
         self.runtime = runtime

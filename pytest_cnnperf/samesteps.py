@@ -13,24 +13,17 @@ steps. ``--cnnperf-backends`` passes the first backend's results to the others.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from pytest_cnnperf.plan import WindowPlan
 
 if TYPE_CHECKING:
     from pytest_cnnperf.metrics import MetricRegistry
     from pytest_cnnperf.outcome import TestOutcome
 
 
-@dataclass(frozen=True)
-class WindowShape:
-    """``count`` timed windows of ``steps`` training steps."""
-
-    steps: int
-    count: int
-
-
-def window_shape(outcome: TestOutcome) -> WindowShape | None:
+def window_shape(outcome: TestOutcome) -> WindowPlan | None:
     """The shape of the first run's timed windows, or None without windows apart.
 
     Windows recorded as the measured epochs (per-epoch timing) are no shape:
@@ -41,10 +34,10 @@ def window_shape(outcome: TestOutcome) -> WindowShape | None:
     run = outcome.runs[0]
     if not run.windows or run.measured_epochs:
         return None
-    return WindowShape(steps=run.windows[0].steps, count=len(run.windows))
+    return WindowPlan(steps=run.windows[0].steps, count=len(run.windows))
 
 
-def shapes_from(path: Path, registry: MetricRegistry) -> Mapping[str, WindowShape]:
+def shapes_from(path: Path, registry: MetricRegistry) -> Mapping[str, WindowPlan]:
     """Each test's window shape in the results file ``path``, by node id.
 
     Raises:

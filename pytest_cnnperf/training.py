@@ -23,6 +23,7 @@ import numpy as np
 
 from pytest_cnnperf import backends, telemetry, timing
 from pytest_cnnperf.backends.imports import import_keras
+from pytest_cnnperf.plan import WindowPlan
 from pytest_cnnperf.results import EpochResult, TrainResult, WindowResult
 from pytest_cnnperf.runtime import seed_everything
 
@@ -43,14 +44,6 @@ EVALUATION_BATCH = 256
 SLOW_STEP_SECONDS = 1.0
 #: Fewest windows of a slow network.
 MIN_WINDOWS = 5
-
-
-@dataclass(frozen=True)
-class WindowPlan:
-    """How the measured part of a run is cut into windows: ``count`` of ``steps``."""
-
-    steps: int
-    count: int
 
 
 def window_plan(
@@ -325,10 +318,8 @@ def fit(
         steps_per_data_epoch = (
             recorder.epochs[-1].steps if recorder.epochs else backend.inputs.batches(streams.train)
         )
-        shape = (
-            WindowPlan(*plan.window_shape)
-            if plan.window_shape is not None
-            else window_plan(plan, steps_per_data_epoch, recorder.last_steady_step_seconds)
+        shape = plan.window_shape or window_plan(
+            plan, steps_per_data_epoch, recorder.last_steady_step_seconds
         )
         windows = timing.EpochRecorder(sync, watcher=watcher)
         chosen = [timing.keras_callback(windows), timing.calibration_callback(kernel)]

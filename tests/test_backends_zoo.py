@@ -29,9 +29,9 @@ from typing import Any
 import pytest
 from test_models import DOCUMENTED_COUNTS
 
+from pytest_cnnperf.backends import PACKAGES
+
 BACKENDS = ("jax", "torch")
-#: What each backend's framework is installed as.
-PACKAGES = {"jax": "jax", "torch": "torch"}
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 from pytest_cnnperf.outcome import TestOutcome
+from pytest_cnnperf.plan import WindowPlan
 from pytest_cnnperf.results import EpochResult, TrainResult, WindowResult
-from pytest_cnnperf.samesteps import WindowShape, window_shape
+from pytest_cnnperf.samesteps import window_shape
 
 if TYPE_CHECKING:
     from conftest import ResultsReader
@@ -36,7 +37,7 @@ WARMUP = EpochResult(1, 1.0, 16, 512, 0.7, {}, warmup=True)
 def test_the_shape_is_the_first_runs_windows() -> None:
     windows = tuple(WindowResult(i, 0.1, 12, 384, 0.5, 0.002) for i in range(1, 6))
     first, second = _run((WARMUP,), windows), _run((WARMUP,), windows[:3])
-    assert window_shape(TestOutcome("t", runs=(first, second))) == WindowShape(steps=12, count=5)
+    assert window_shape(TestOutcome("t", runs=(first, second))) == WindowPlan(steps=12, count=5)
 
 
 def test_per_epoch_timing_and_no_run_give_no_shape() -> None:
