@@ -11,6 +11,9 @@ first, and on TensorFlow a test can spread its training over several with
 ``strategy="mirrored"`` (memory growth is on for each). The backends'
 ``Devices`` (``pytest_cnnperf.backends``) apply these rules; nothing here
 imports a framework.
+
+PYTEST_DONT_REWRITE: loaded in every pytest run (the backend is chosen at
+start), so pytest must not parse and recompile it for assertion rewriting.
 """
 
 from __future__ import annotations

@@ -15,9 +15,13 @@ chosen backend's implementation of each concern:
 * ``Software``: the backend's part of the software fingerprint;
 * ``Profiler``: whether per-layer attribution is measured, and why not.
 
-Only the modules of this package import a framework's runtime (the
-TensorFlow profiler's own reader, ``layers``, runs only when
-``Profiler.layers_unavailable`` says it can).
+Outside this package TensorFlow is imported only by the profiled window
+(``layers``, run only when ``Profiler.layers_unavailable`` says it can) and
+by data preparation, whose image ops are TensorFlow's on every backend so
+that each trains on the same pixels (docs/backends.md).
+
+PYTEST_DONT_REWRITE: loaded in every pytest run (the backend is chosen at
+start), so pytest must not parse and recompile it for assertion rewriting.
 """
 
 from __future__ import annotations
