@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     import keras
 
 #: A default window may add at most this share of the run's wall time.
-BUDGET_SHARE = 0.12
+BUDGET_SHARE = 0.08
 #: Most profiled steps a default window takes.
 MAX_PROFILED_STEPS = 20
 #: A budget of this many steps or more spends one on an unprofiled warm-up step

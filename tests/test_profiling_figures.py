@@ -106,15 +106,15 @@ def test_the_coverage_line_says_what_is_covered_and_what_it_cost() -> None:
 
 
 def test_the_window_fits_its_budget() -> None:
-    # 12% of a 10 s run is 1.2 s: 120 steps of 10 ms, capped at 20 profiled.
+    # 8% of a 10 s run is 0.8 s: 80 steps of 10 ms, capped at 20 profiled.
     size = layers.window_size(forced_steps=None, run_seconds=10, step_seconds=0.01)
     assert size == layers.WindowSize(warmup=1, reference=3, profiled=20)
-    # 3 steps of 0.35 s: no warm-up, all profiled.
-    assert layers.window_size(forced_steps=None, run_seconds=10, step_seconds=0.35) == (
+    # 3 steps of 0.25 s: no warm-up, all profiled.
+    assert layers.window_size(forced_steps=None, run_seconds=10, step_seconds=0.25) == (
         layers.WindowSize(0, 0, 3)
     )
     # 7 steps: one warm-up, one reference, four profiled.
-    assert layers.window_size(forced_steps=None, run_seconds=10, step_seconds=0.17) == (
+    assert layers.window_size(forced_steps=None, run_seconds=10, step_seconds=0.11) == (
         layers.WindowSize(1, 1, 4)
     )
 
@@ -122,7 +122,7 @@ def test_the_window_fits_its_budget() -> None:
 def test_a_step_too_long_for_the_budget_is_skipped_with_the_way_to_force_it() -> None:
     reason = layers.window_size(forced_steps=None, run_seconds=10, step_seconds=2)
     assert reason == (
-        "Per-layer timing skipped: one training step (2 s) would add more than 12% to this run "
+        "Per-layer timing skipped: one training step (2 s) would add more than 8% to this run "
         "(10 s). Set layer_steps=N on the test (@pytest.mark.cnnperf(layer_steps=3)) to "
         "profile N steps anyway."
     )
