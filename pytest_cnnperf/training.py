@@ -288,9 +288,7 @@ def fit(
         if plan.layers and strategy is None and backend.profiler.layers_unavailable() is None:
             # Before the train function is traced: scopes name the optimizer
             # update of each layer's variables (op names only).
-            from pytest_cnnperf import layers
-
-            layers.instrument(keras_model)
+            backend.profiler.instrument(keras_model)
         windowed = plan.windows > 0
         sampler = gpu_sampler(backend, strategy_devices(strategy, device))
         watcher = sampler if isinstance(sampler, telemetry.Sampler) else None
@@ -508,7 +506,7 @@ def profile_layers(
 ) -> LayerProfile:
     """The profiled window after the timed windows and the evaluation (see ``layers``).
 
-    It runs on its own (``layers.profile_window``), after ``fit`` has returned:
+    It runs on its own (``Profiler.profile_window``), after ``fit`` has returned:
     no timed window and no reference kernel is ever profiled.
     """
     from pytest_cnnperf.layerprofile import LayerProfile
@@ -530,7 +528,7 @@ def profile_layers(
     try:
         if isinstance(size, str):
             return LayerProfile.skipped(size)
-        return layers.profile_window(
+        return backend.profiler.profile_window(
             keras_model,
             streams.train,
             batch_size=plan.batch_size,
@@ -541,7 +539,7 @@ def profile_layers(
             sync=backend.devices.synchronize,
         )
     finally:
-        layers.remove_instrumentation(keras_model)
+        backend.profiler.remove_instrumentation(keras_model)
 
 
 def _test_accuracy(

@@ -13,7 +13,7 @@ chosen backend's implementation of each concern:
   TensorFlow, host arrays with prefetch elsewhere);
 * ``Numerics``: threads, precision (TF32), determinism and compilation;
 * ``Software``: the backend's part of the software fingerprint;
-* ``Profiler``: whether per-layer attribution is measured, and why not.
+* ``Profiler``: the profiled window's per-layer attribution, or why there is none.
 
 Outside this package TensorFlow is imported only by the profiled window
 (``layers``, run only when ``Profiler.layers_unavailable`` says it can) and
@@ -29,12 +29,16 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pytest_cnnperf.devices import Placement
+
+if TYPE_CHECKING:
+    from pytest_cnnperf.layerprofile import LayerProfile
+    from pytest_cnnperf.layers import WindowSize
 
 #: The backends Keras 3 runs on, in the order the side-by-side table lists them.
 NAMES = ("tensorflow", "jax", "torch")
@@ -124,6 +128,36 @@ class Software(Protocol):
 class Profiler(Protocol):
     def layers_unavailable(self) -> str | None:
         """Why per-layer times are not measured on this backend, or None."""
+
+    def instrument(self, keras_model: Any) -> None:
+        """Name what the profile must tell apart, before the train function is traced.
+
+        Only names change, never the computation; ``remove_instrumentation``
+        undoes it after the profiled window.
+        """
+
+    def remove_instrumentation(self, keras_model: Any) -> None:
+        """Undo ``instrument``."""
+
+    def profile_window(
+        self,
+        keras_model: Any,
+        pipeline: Any,
+        *,
+        batch_size: int,
+        full_batches: bool,
+        device: str,
+        size: WindowSize,
+        unprofiled_step_seconds: float | None,
+        sync: Callable[[], None],
+    ) -> LayerProfile:
+        """Train ``size`` more steps on ``pipeline`` under the profiler and attribute them.
+
+        ``pipeline`` is what ``Inputs.training`` made for the run; only full
+        batches are used when ``full_batches``. A profiler that cannot start or
+        a profile that cannot be attributed gives ``LayerProfile.skipped``
+        with the reason.
+        """
 
 
 @dataclass(frozen=True)

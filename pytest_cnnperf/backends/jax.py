@@ -166,6 +166,17 @@ class JaxProfiler:
     def layers_unavailable(self) -> str | None:
         return NO_LAYERS
 
+    def instrument(self, keras_model: Any) -> None:
+        return None
+
+    def remove_instrumentation(self, keras_model: Any) -> None:
+        return None
+
+    def profile_window(self, keras_model: Any, pipeline: Any, **window: Any) -> Any:
+        from pytest_cnnperf.layerprofile import LayerProfile
+
+        return LayerProfile.skipped(NO_LAYERS)
+
 
 def make() -> Backend:
     return Backend("jax", JaxDevices(), HostInputs(), JaxNumerics(), JaxSoftware(), JaxProfiler())

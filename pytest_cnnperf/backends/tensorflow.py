@@ -258,8 +258,25 @@ class TensorFlowSoftware:
 
 
 class TensorFlowProfiler:
+    """TensorFlow's profiler and its XSpace, attributed by ``layers`` and ``profiling``."""
+
     def layers_unavailable(self) -> str | None:
         return None
+
+    def instrument(self, keras_model: Any) -> None:
+        from pytest_cnnperf import layers
+
+        layers.instrument(keras_model)
+
+    def remove_instrumentation(self, keras_model: Any) -> None:
+        from pytest_cnnperf import layers
+
+        layers.remove_instrumentation(keras_model)
+
+    def profile_window(self, keras_model: Any, pipeline: Any, **window: Any) -> Any:
+        from pytest_cnnperf import layers
+
+        return layers.profile_window(keras_model, pipeline, **window)
 
 
 def make() -> Backend:
