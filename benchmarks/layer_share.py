@@ -37,6 +37,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 def run_suite(mode: str, index: int, out: Path, extra: list[str]) -> dict[str, Any]:
     """One process of the CPU suite with per-layer timing ``mode``; its figures."""
     report = out / f"{index:02d}-{mode}.json"
+    report.unlink(missing_ok=True)  # never read an earlier run's figures
     command = [
         sys.executable,
         "-m",
@@ -107,9 +108,7 @@ def window_figures(document: dict[str, Any], wall: float) -> dict[str, Any]:
         "profiled_windows": windows,
         "profiled_tests": profiled_tests,
         "skipped_tests": skipped,
-        "window_share_of_rest": window_seconds / (wall - window_seconds)
-        if window_seconds
-        else 0.0,
+        "window_share_of_rest": window_seconds / (wall - window_seconds) if window_seconds else 0.0,
         "coverage": {
             model: {"median": statistics.median(values), "min": min(values), "max": max(values)}
             for model, values in sorted(coverage.items())
