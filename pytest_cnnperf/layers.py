@@ -27,6 +27,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -174,20 +175,30 @@ def remove_instrumentation(keras_model: keras.Model) -> None:
                 delattr(owner, name)
 
 
-def instrument(keras_model: keras.Model) -> None:
+def instrument(
+    keras_model: keras.Model, scope: Callable[[str], AbstractContextManager[Any]] | None = None
+) -> None:
     """Name scopes for the optimizer update of each layer's variables, and for the metrics.
 
     Call after ``compile`` and before the train function is first traced.
     Only op names change, never the computation.
-    """
-    from pytest_cnnperf.backends.imports import import_tensorflow
 
-    tf = import_tensorflow()
-    owners = {
-        _weight_key(weight): index
-        for index, layer in enumerate(model_layers(keras_model))
-        for weight in layer.trainable_weights
-    }
+    Args:
+        keras_model: the compiled model.
+        scope: opens a name scope (``tf.name_scope`` unless given; the JAX
+            window passes ``keras.name_scope``, which names JAX's ops).
+    """
+    if scope is None:
+        from pytest_cnnperf.backends.imports import import_tensorflow
+
+        scope = import_tensorflow().name_scope
+    name_scope = scope
+    owners: dict[int, int] = {}
+    for index, layer in enumerate(model_layers(keras_model)):
+        for weight in layer.trainable_weights:
+            owners[_weight_key(weight)] = index
+            # JAX's optimizer is given the Keras variable itself.
+            owners[id(weight)] = index
     inner = _inner_optimizer(keras_model)
     if inner is not None and callable(getattr(inner, "update_step", None)):
         update_step = inner.update_step
@@ -196,14 +207,14 @@ def instrument(keras_model: keras.Model) -> None:
             index = owners.get(id(variable), owners.get(_weight_key(variable)))
             if index is None:
                 return update_step(gradient, variable, learning_rate)
-            with tf.name_scope(f"{profiling.UPDATE_SCOPE}{index}"):
+            with name_scope(f"{profiling.UPDATE_SCOPE}{index}"):
                 return update_step(gradient, variable, learning_rate)
 
         inner.update_step = scoped_update
     compute_metrics = keras_model.compute_metrics
 
     def scoped_metrics(*args: Any, **kwargs: Any) -> Any:
-        with tf.name_scope(profiling.METRICS_SCOPE):
+        with name_scope(profiling.METRICS_SCOPE):
             return compute_metrics(*args, **kwargs)
 
     keras_model.compute_metrics = scoped_metrics

@@ -483,15 +483,27 @@ def _attribute(
             "named by Keras layer scopes (a model run eagerly, or compiled as one XLA "
             "computation on CPU, is not split per layer)."
         )
-    segments.sort()
-    starts = [segment[0] for segment in segments]
-    longest = max((e - s for s, e, _ in segments), default=0)
+    steps = attribute_steps(windows, segments)
+    return Attribution(steps=steps, merged=classifier.merged_groups(), source=source)
+
+
+def attribute_steps(
+    windows: Sequence[tuple[int, int]], segments: Sequence[Segment]
+) -> tuple[StepAttribution, ...]:
+    """Each step window (picoseconds) swept over the segments that fall in it.
+
+    The time before a step's first segment and after its last is its
+    launch; ``share_time`` shares the rest among the parts active.
+    """
+    ordered = sorted(segments)
+    starts = [segment[0] for segment in ordered]
+    longest = max((e - s for s, e, _ in ordered), default=0)
     steps = []
     for start, end in windows:
         # Segments that can reach into the window: they start at most `longest` before it.
         lo = bisect.bisect_left(starts, start - longest)
         hi = bisect.bisect_right(starts, end)
-        inside = [s for s in segments[lo:hi] if s[1] > start and s[0] < end]
+        inside = [s for s in ordered[lo:hi] if s[1] > start and s[0] < end]
         first = min((max(s[0], start) for s in inside), default=end)
         last = max((min(s[1], end) for s in inside), default=end)
         steps.append(
@@ -501,7 +513,7 @@ def _attribute(
                 launch_seconds=((first - start) + (end - last)) / 1e12,
             )
         )
-    return Attribution(steps=tuple(steps), merged=classifier.merged_groups(), source=source)
+    return tuple(steps)
 
 
 _PROCESS = "ExecutorState::Process"

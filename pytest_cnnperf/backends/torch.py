@@ -1,4 +1,4 @@
-"""The PyTorch backend: ``torch.cuda`` devices, host-array inputs, TF32 switches.
+"""The PyTorch backend: ``torch.cuda`` devices, host-array inputs, TF32 switches, profiler.
 
 Keras picks its PyTorch device when it is imported (``KERAS_TORCH_DEVICE``),
 so ``pin`` sets that variable before the import and every model is built and
@@ -6,31 +6,38 @@ trained inside ``keras.device`` of the placement too. CPU work is
 synchronous; on a GPU, synchronization is ``torch.cuda.synchronize`` of the
 placement's device. Threads are ``torch.set_num_threads`` (and the inter-op
 pool once, before any parallel work).
+
+The profiled window (``TorchProfiler``) names each layer's call, the loss,
+the metrics and the optimizer's updates with ``torch.profiler.record_function``
+ranges for its profiled steps only, runs them under ``torch.profiler.profile``
+and hands the events to ``torchprofile.attribute`` (docs/layers.md).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import math
 import os
-from collections.abc import Sequence
+import statistics
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pytest_cnnperf import devices
+from pytest_cnnperf import devices, profiling
 from pytest_cnnperf.backends import Backend, keras_device_scope, missing_framework, no_strategy
 from pytest_cnnperf.backends.host_inputs import HostInputs
 from pytest_cnnperf.devices import Placement
 from pytest_cnnperf.markers import SettingsError
 
-WHO = "PyTorch"
+if TYPE_CHECKING:
+    from pytest_cnnperf.layerprofile import LayerProfile
+    from pytest_cnnperf.layers import WindowSize
+    from pytest_cnnperf.torchprofile import TorchEvent
 
-#: Why a PyTorch run has no per-layer table (``Profiler.layers_unavailable``).
-NO_LAYERS = (
-    "Per-layer times are measured on the TensorFlow backend only. PyTorch's profiler "
-    "records aten operators, and the reading that attributes them to Keras layers is not "
-    "built yet; the run's step times and verdicts are unaffected."
-)
+WHO = "PyTorch"
 
 
 def import_torch() -> ModuleType:
@@ -157,19 +164,292 @@ class TorchSoftware:
 
 
 class TorchProfiler:
+    """Per-layer times from ``torch.profiler``, attributed by ``torchprofile``.
+
+    PyTorch runs Keras' train step eagerly, so nothing has to be named before
+    it is traced: the ranges are put in place around the profiled steps only
+    (``named``) and taken away after them, and neither the timed windows nor
+    the window's unprofiled reference steps pay for them.
+    """
+
     def layers_unavailable(self) -> str | None:
-        return NO_LAYERS
+        return None
 
     def instrument(self, keras_model: Any) -> None:
+        # Nothing to do before fit: ``profile_window`` names the work itself.
         return None
 
     def remove_instrumentation(self, keras_model: Any) -> None:
         return None
 
-    def profile_window(self, keras_model: Any, pipeline: Any, **window: Any) -> Any:
-        from pytest_cnnperf.layerprofile import LayerProfile
+    def profile_window(
+        self,
+        keras_model: Any,
+        pipeline: Any,
+        *,
+        batch_size: int,
+        full_batches: bool,
+        device: str,
+        size: WindowSize,
+        unprofiled_step_seconds: float | None,
+        sync: Callable[[], None],
+    ) -> LayerProfile:
+        return profile_window(
+            keras_model, pipeline, batch_size=batch_size, full_batches=full_batches,
+            device=device, size=size, unprofiled_step_seconds=unprofiled_step_seconds,
+            sync=sync,
+        )  # fmt: skip
 
-        return LayerProfile.skipped(NO_LAYERS)
+
+#: Why a model compiled with ``torch.compile`` has no per-layer table.
+COMPILED = (
+    "Per-layer timing skipped: the train step is compiled with torch.compile "
+    "(jit_compile=True), which fuses operators across layers and runs them outside the "
+    "layers' calls, so its time cannot be charged to layers. Train with --cnnperf-jit=off "
+    "to get the table."
+)
+
+
+def window_pipeline(pipeline: Any, *, batch_size: int, full_batches: bool) -> Any:
+    """``pipeline`` (from ``HostInputs.training``) without end; full batches only if asked.
+
+    Raises:
+        TypeError: ``pipeline`` is not a ``HostInputs`` pipeline.
+        ValueError: full batches are asked for but the pipeline holds fewer
+            images than one batch.
+    """
+    from pytest_cnnperf.backends.host_inputs import host_batches
+
+    arrays = getattr(pipeline, "arrays", None)
+    arguments = getattr(pipeline, "arguments", None)
+    if arrays is None or arguments is None:
+        raise TypeError(
+            "Expected the training pipeline HostInputs.training made (a keras.utils.PyDataset "
+            f"of host arrays). Received: pipeline={pipeline!r}"
+        )
+    steps = arguments.get("steps")
+    if full_batches:
+        whole = len(arrays[0]) // batch_size
+        if whole < 1:
+            raise ValueError(
+                f"Expected at least one full batch of {batch_size} images for the profiled "
+                f"window. Received: {len(arrays[0])} images"
+            )
+        steps = whole if steps is None else min(steps, whole)
+    return host_batches(*arrays, **{**arguments, "steps": steps}, passes=None)
+
+
+@contextlib.contextmanager
+def named(keras_model: Any) -> Iterator[None]:
+    """``record_function`` ranges around each layer's call, the loss, the metrics and the
+    optimizer's updates (the names ``torchprofile`` reads), removed on leaving.
+
+    Only names are added: every wrapped method is called with the same arguments.
+    """
+    from pytest_cnnperf import layers, torchprofile
+
+    torch = import_torch()
+    record = torch.profiler.record_function
+    scopes = layers.scopes_of(keras_model)
+    undo: list[tuple[Any, str, bool, Any]] = []
+
+    def wrap(owner: Any, attribute: str, name: str | Callable[..., str | None]) -> None:
+        original = getattr(owner, attribute, None)
+        if owner is None or not callable(original):
+            return
+
+        @functools.wraps(original)
+        def ranged(*args: Any, **kwargs: Any) -> Any:
+            label = name(*args, **kwargs) if callable(name) else name
+            if label is None:
+                return original(*args, **kwargs)
+            with record(label):
+                return original(*args, **kwargs)
+
+        own = attribute in vars(owner)
+        undo.append((owner, attribute, own, vars(owner).get(attribute)))
+        setattr(owner, attribute, ranged)
+
+    model_layers = layers.model_layers(keras_model)
+    owners = {
+        id(weight): index
+        for index, layer in enumerate(model_layers)
+        for weight in layer.trainable_weights
+    }
+    try:
+        for layer in model_layers:
+            wrap(layer, "call", torchprofile.layer_range(scopes.model, layer.name))
+        wrap(keras_model, "compute_loss", profiling.LOSS_SCOPE)
+        wrap(keras_model, "compute_metrics", profiling.METRICS_SCOPE)
+        wrap(getattr(keras_model, "_loss_tracker", None), "update_state", profiling.METRICS_SCOPE)
+        optimizer = getattr(keras_model, "optimizer", None)
+        # A LossScaleOptimizer (mixed_float16) updates through its inner optimizer.
+        inner = getattr(optimizer, "inner_optimizer", None) or optimizer
+        if scopes.optimizer:
+            wrap(optimizer, "apply", scopes.optimizer)
+
+        def updates(grads: Any, variables: Any, *rest: Any, **kwargs: Any) -> str:
+            return torchprofile.updates_range([owners.get(id(v), -1) for v in variables])
+
+        def update(gradient: Any, variable: Any, *rest: Any, **kwargs: Any) -> str | None:
+            index = owners.get(id(variable))
+            return None if index is None else f"{profiling.UPDATE_SCOPE}{index}"
+
+        wrap(inner, "_backend_update_step", updates)
+        wrap(inner, "update_step", update)
+        yield
+    finally:
+        for owner, attribute, own, previous in reversed(undo):
+            if own:
+                setattr(owner, attribute, previous)
+            else:
+                with contextlib.suppress(AttributeError):
+                    delattr(owner, attribute)
+
+
+def events_of(function_events: Iterable[Any]) -> list[TorchEvent]:
+    """The fields ``torchprofile`` reads, from ``torch.profiler.profile().events()``."""
+    from pytest_cnnperf.torchprofile import TorchEvent
+
+    found = []
+    for event in function_events:
+        if getattr(event, "is_async", False):
+            continue
+        kind = str(getattr(event, "device_type", "DeviceType.CPU")).rsplit(".", 1)[-1].lower()
+        found.append(
+            TorchEvent(
+                name=str(event.name),
+                start_us=float(event.time_range.start),
+                end_us=float(event.time_range.end),
+                thread=int(event.thread),
+                fwd_thread=int(event.fwd_thread or 0),
+                sequence_nr=int(event.sequence_nr),
+                annotation=bool(getattr(event, "is_user_annotation", False)),
+                id=int(event.id),
+                device=kind,
+                linked_id=int(getattr(event, "linked_correlation_id", 0) or 0),
+            )
+        )
+    return found
+
+
+_CPU_PEAKS: dict[str, float] = {}
+
+
+def cpu_peak(dtype: str) -> float:
+    """The best FLOP/s of a 1024x1024 ``torch.mm`` in ``dtype`` on this CPU, once per process."""
+    if dtype not in _CPU_PEAKS:
+        from pytest_cnnperf.layers import PEAK_MATMUL_SIZE, PEAK_REPEATS
+
+        torch = import_torch()
+        size = PEAK_MATMUL_SIZE
+        kind = getattr(torch, dtype)
+        a = torch.rand((size, size), dtype=kind)
+        b = torch.rand((size, size), dtype=kind)
+        torch.mm(a, b)
+        best = math.inf
+        for _ in range(PEAK_REPEATS):
+            started = time.perf_counter()
+            torch.mm(a, b)
+            best = min(best, time.perf_counter() - started)
+        _CPU_PEAKS[dtype] = 2.0 * size**3 / best
+    return _CPU_PEAKS[dtype]
+
+
+def _peak(device: str, dtype: str) -> tuple[float | None, str]:
+    from pytest_cnnperf.layers import PEAK_MATMUL_SIZE, gpu_peak
+
+    torch = import_torch()
+    if not device.startswith("cuda"):
+        size = f"{PEAK_MATMUL_SIZE}x{PEAK_MATMUL_SIZE}"
+        return cpu_peak(dtype), f"best {dtype} {size} matrix product measured on this CPU"
+    index = int(device.rsplit(":", 1)[-1]) if ":" in device else 0
+    name = str(torch.cuda.get_device_name(index))
+    return gpu_peak(name, dtype, bool(torch.backends.cuda.matmul.allow_tf32))
+
+
+def profile_window(
+    keras_model: Any,
+    pipeline: Any,
+    *,
+    batch_size: int,
+    full_batches: bool,
+    device: str,
+    size: WindowSize,
+    unprofiled_step_seconds: float | None,
+    sync: Callable[[], None],
+) -> LayerProfile:
+    """Run ``size`` more training steps on ``pipeline``, profile them, and attribute them.
+
+    Each step fetches its batch from the pipeline (repeated; full batches only
+    with ``full_batches``) and calls the train function ``fit`` uses, as
+    ``fit`` does; the warm-up and reference steps run without the ranges and
+    the profiler, the profiled steps with both, each inside a
+    ``cnnperf_step`` range. A profiler that cannot start or a profile that
+    cannot be attributed gives a profile with no steps and a note saying why.
+    """
+    from keras.src.backend.torch.trainer import TorchEpochIterator
+
+    from pytest_cnnperf import layers, torchprofile
+    from pytest_cnnperf.backends.imports import import_keras
+    from pytest_cnnperf.layerprofile import LayerProfile
+
+    torch = import_torch()
+    keras = import_keras()
+    if getattr(keras_model, "jit_compile", False):
+        return LayerProfile.skipped(COMPILED)
+    started = time.perf_counter()
+    scopes = layers.scopes_of(keras_model)
+    train_function = keras_model.make_train_function() or keras_model.train_function
+    steps = size.warmup + size.reference + size.profiled
+    epoch = TorchEpochIterator(
+        x=window_pipeline(pipeline, batch_size=batch_size, full_batches=full_batches),
+        steps_per_epoch=steps,
+    )
+    batches = iter(epoch)
+    record = torch.profiler.record_function
+    activities = [torch.profiler.ProfilerActivity.CPU]
+    if device.startswith("cuda"):
+        activities.append(torch.profiler.ProfilerActivity.CUDA)
+    # fit trains in training mode and leaves the model in inference mode.
+    keras_model.train()
+    try:
+        for _ in range(size.warmup):
+            train_function(next(batches)[2])
+            sync()
+        reference = []
+        for _ in range(size.reference):
+            step_started = time.perf_counter()
+            train_function(next(batches)[2])
+            sync()
+            reference.append(time.perf_counter() - step_started)
+        with named(keras_model), torch.profiler.profile(activities=activities) as profiler:
+            for _ in range(size.profiled):
+                with record(torchprofile.STEP_MARKER):
+                    with record(torchprofile.INPUT_RANGE):
+                        data = next(batches)[2]
+                    train_function(data)
+                    sync()
+        attribution = torchprofile.attribute(events_of(profiler.events()), scopes)
+    except (profiling.ProfileError, RuntimeError, StopIteration) as error:
+        return LayerProfile.skipped(f"Per-layer timing failed: {error}")
+    finally:
+        keras_model.eval()
+        epoch.reset()
+    dtype = str(keras.config.dtype_policy().compute_dtype)
+    peak, peak_source = _peak(device, dtype)
+    return layers.build_profile(
+        attribution,
+        layers.inventory(keras_model, batch_size),
+        unprofiled_step_seconds=statistics.median(reference)
+        if reference
+        else unprofiled_step_seconds,
+        reference_steps=len(reference),
+        window_seconds=time.perf_counter() - started,
+        warmup_steps=size.warmup,
+        peak=peak,
+        peak_source=peak_source,
+    )
 
 
 def make() -> Backend:
