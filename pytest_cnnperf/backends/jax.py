@@ -11,6 +11,10 @@ sizes its CPU thread pool from the cores the process may run on, which
 
 Keras compiles the JAX train step with ``jax.jit`` always: without it Keras
 runs the step op by op, which is not how JAX is used.
+
+Per-layer times come from JAX's profiler: ``jaxlayers`` runs the window and
+``jaxprofiling`` charges the XLA ops to Keras layers through their HLO
+metadata (CPU only; docs/layers.md, "On JAX").
 """
 
 from __future__ import annotations
@@ -28,13 +32,6 @@ from pytest_cnnperf.devices import Placement
 from pytest_cnnperf.markers import SettingsError
 
 WHO = "JAX"
-
-#: Why a JAX run has no per-layer table (``Profiler.layers_unavailable``).
-NO_LAYERS = (
-    "Per-layer times are measured on the TensorFlow backend only. JAX's profiler writes "
-    "the same XSpace format, but the reading that attributes its XLA ops to Keras layers "
-    "is not built yet; the run's step times and verdicts are unaffected."
-)
 
 
 def import_jax() -> ModuleType:
@@ -163,19 +160,25 @@ class JaxSoftware:
 
 
 class JaxProfiler:
+    """JAX's profiler and its XSpace, attributed by ``jaxlayers`` and ``jaxprofiling``."""
+
     def layers_unavailable(self) -> str | None:
-        return NO_LAYERS
+        return None
 
     def instrument(self, keras_model: Any) -> None:
-        return None
+        from pytest_cnnperf import jaxlayers
+
+        jaxlayers.instrument(keras_model)
 
     def remove_instrumentation(self, keras_model: Any) -> None:
-        return None
+        from pytest_cnnperf import layers
+
+        layers.remove_instrumentation(keras_model)
 
     def profile_window(self, keras_model: Any, pipeline: Any, **window: Any) -> Any:
-        from pytest_cnnperf.layerprofile import LayerProfile
+        from pytest_cnnperf import jaxlayers
 
-        return LayerProfile.skipped(NO_LAYERS)
+        return jaxlayers.profile_window(keras_model, pipeline, **window)
 
 
 def make() -> Backend:

@@ -1,0 +1,383 @@
+"""Per-layer attribution of JAX's profiled training steps, read from its XSpace.
+
+Pure, like ``profiling`` (whose classifier, sweep and step windows it reuses):
+the functions take ``xplane_pb2`` and ``HloModuleProto`` objects, or anything
+with the same fields, and import neither JAX nor TensorFlow. ``jaxlayers``
+runs the window and calls ``attribute``.
+
+What an executed op is charged to
+---------------------------------
+
+On the CPU, XLA's runtime records one host event per executed HLO
+instruction (a thunk: a fusion, a convolution, a copy) with its
+``hlo_module``, ``program_id`` and ``hlo_op`` stats; the XSpace's
+``/host:metadata`` plane holds each compiled module's ``HloModuleProto``
+(event ``<module>(<program id>)``, stat ``Hlo Proto``). An instruction's
+``metadata.op_name`` is JAX's name stack, which carries Keras' name scopes
+(``keras.name_scope`` wraps ``jax.named_scope``):
+
+* forward: ``jit(train_step)/jvp(conv)/conv_general_dilated``;
+* backward: ``jit(train_step)/transpose(jvp(conv))/conv_general_dilated``;
+* optimizer: ``jit(train_step)/adam/cnnperf_update_1/mul`` (the scopes
+  ``jaxlayers.instrument`` opens), loss ``jvp(compile_loss)/...``, metrics
+  ``cnnperf_metrics/...``.
+
+The model's own scope is absent (Keras' JAX trainer calls the model's
+``call`` directly), so ``keras_op_name`` rewrites a name into the form
+``profiling.Classifier`` reads (``net/conv/...``, ``gradient_tape/net/conv/...``).
+
+An executed instruction is charged to the part its own op name (the fusion's
+root) names. A fusion whose root names nothing covered takes the part of the
+computing instructions fused into it; data-movement instructions
+(``bitcast``, ``copy``, ``broadcast``...) are left out there, since they
+carry the name of the op that produced their operand. When the computing
+instructions of one fusion come from several layers, the layers are merged
+(reported as one line), as on TensorFlow, rather than split by a guess.
+
+XLA's CPU rewrites drop the metadata of some instructions: the library-call
+fusions (``ynn_fusion``, the weight gradients of convolutions among them)
+and layout copies carry no op name. Such an instruction is charged through
+the data flow, to the parts of the nearest named instructions that consume
+its result (through unnamed ones): to a layer's *backward* when they are all
+that layer's optimizer update (the update reads the gradient, the variable
+and the optimizer's state, and only the gradient is computed in the step),
+otherwise to the first phase of that layer among them (forward, backward);
+several layers are merged; with no named consumer, "other ops".
+
+Only the modules that hold a layer's ops count (the train step), so JAX
+work of other threads during a step (a recipe's augmentation layers in the
+prefetch worker) takes nothing from it. ``INPUT_MARKER`` events (the
+window's wait for the next batch) are the input pipeline.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pytest_cnnperf import profiling
+from pytest_cnnperf.profiling import (
+    BACKWARD,
+    FORWARD,
+    INPUT_PIPELINE,
+    OPTIMIZER,
+    OTHER_OPS,
+    Attribution,
+    Classifier,
+    ModelScopes,
+    Part,
+    ProfileError,
+    Segment,
+)
+
+#: Trace event ``jaxlayers`` puts around the step's wait for its batch.
+INPUT_MARKER = "cnnperf_input"
+#: The ``/host:metadata`` stat holding an ``HloProto``'s bytes.
+HLO_PROTO_STAT = "Hlo Proto"
+
+#: Fused instructions that move or reshape data: they carry the op name of
+#: the instruction that produced their operand, not work of their own.
+DATA_MOVEMENT = frozenset(
+    {
+        "parameter",
+        "constant",
+        "bitcast",
+        "reshape",
+        "copy",
+        "transpose",
+        "broadcast",
+        "get-tuple-element",
+        "tuple",
+    }
+)
+#: Entry instructions that run no thunk of their own.
+NEVER_RUN = frozenset({"parameter", "constant", "bitcast", "get-tuple-element", "tuple"})
+#: JAX's transformations, as they wrap the first scope of a name stack.
+_WRAPPER = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\((.*)\)$")
+_STEP_FUNCTION = frozenset({"jit", "pjit"})
+_PHASE_ORDER = {FORWARD: 0, BACKWARD: 1, OPTIMIZER: 2}
+
+
+def keras_op_name(op_name: str, model: str) -> str:
+    """A JAX name stack in the form ``profiling.Classifier`` reads.
+
+    ``jit(train_step)/transpose(jvp(conv))/mul`` becomes
+    ``gradient_tape/<model>/conv/mul``; ``jit(train_step)/adam/mul``,
+    ``<model>/adam/mul``. A name JAX did not transform is only prefixed.
+    """
+    components = [c for c in op_name.split("/") if c]
+    if not components:
+        return ""
+    first = _WRAPPER.match(components[0])
+    if len(components) > 1 and first and first.group(1) in _STEP_FUNCTION:
+        components = components[1:]
+    head, backward = components[0], False
+    while (wrapped := _WRAPPER.match(head)) is not None:
+        backward = backward or wrapped.group(1) == "transpose"
+        head = wrapped.group(2)
+    scoped = [model, head, *components[1:]]
+    return "/".join(["gradient_tape", *scoped] if backward else scoped)
+
+
+# --------------------------------------------------------------------------- HLO modules
+
+
+def _entry(module: Any) -> Any:
+    computations = list(module.computations)
+    entry_id = getattr(module, "entry_computation_id", 0)
+    entry_name = getattr(module, "entry_computation_name", "")
+    for computation in computations:
+        if (entry_id and computation.id == entry_id) or (
+            entry_name and computation.name == entry_name
+        ):
+            return computation
+    if not computations:
+        raise ProfileError(f"The HLO module {getattr(module, 'name', '?')!r} has no computation.")
+    # The entry computation is serialized last.
+    return computations[-1]
+
+
+def _fused_names(module: Any) -> dict[int, list[str]]:
+    """Each computation's op names of computing instructions, through called computations."""
+    computations = {c.id: c for c in module.computations}
+    found: dict[int, list[str]] = {}
+
+    def gather(computation_id: int, seen: set[int]) -> list[str]:
+        if computation_id in found:
+            return found[computation_id]
+        if computation_id in seen or computation_id not in computations:
+            return []
+        seen.add(computation_id)
+        names: list[str] = []
+        for instruction in computations[computation_id].instructions:
+            if instruction.opcode not in DATA_MOVEMENT and instruction.metadata.op_name:
+                names.append(str(instruction.metadata.op_name))
+            for called in instruction.called_computation_ids:
+                names.extend(gather(called, seen))
+        found[computation_id] = names
+        return names
+
+    for computation_id in computations:
+        gather(computation_id, set())
+    return found
+
+
+@dataclass(frozen=True)
+class ModuleParts:
+    """One compiled module: each entry instruction's part, and the layers it joins.
+
+    ``merges`` holds, for an instruction whose work belongs to several layers,
+    those layers in model order; they are merged only if it ran.
+    """
+
+    parts: Mapping[str, Part]
+    merges: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+def instruction_parts(module: Any, classifier: Classifier) -> ModuleParts:
+    """Each instruction of the module's entry computation mapped to the part it is charged to.
+
+    See the module docstring for the rules.
+    """
+    model = classifier.scopes.model
+    entry = _entry(module)
+    fused = _fused_names(module)
+    instructions = list(entry.instructions)
+    by_id = {instruction.id: instruction for instruction in instructions}
+    users: dict[str, list[str]] = defaultdict(list)
+    for instruction in instructions:
+        for operand in instruction.operand_ids:
+            if operand in by_id:
+                users[str(by_id[operand].name)].append(str(instruction.name))
+
+    def classify(name: str) -> Part:
+        return classifier.classify(keras_op_name(name, model))
+
+    named: dict[str, Part | None] = {}
+    merges: dict[str, tuple[str, ...]] = {}
+    for instruction in instructions:
+        own = str(instruction.metadata.op_name)
+        part = classify(own) if own else Part(OTHER_OPS)
+        inside = [n for called in instruction.called_computation_ids for n in fused.get(called, ())]
+        inner = {classify(name) for name in inside}
+        joined = _layers_of(classifier, inner | {part})
+        if len(joined) > 1:
+            merges[str(instruction.name)] = joined
+        if not part.covered:
+            part = _joined(classifier, inner)
+        named[str(instruction.name)] = part if part.covered else None
+
+    consumed: dict[str, frozenset[Part]] = {}
+
+    def consumers(name: str, seen: frozenset[str]) -> frozenset[Part]:
+        if name in consumed:
+            return consumed[name]
+        parts: set[Part] = set()
+        for user in users.get(name, ()):
+            part = named.get(user)
+            if part is not None:
+                parts.add(part)
+            elif user not in seen:
+                parts.update(consumers(user, seen | {user}))
+        consumed[name] = frozenset(parts)
+        return consumed[name]
+
+    mapping: dict[str, Part] = {}
+    for instruction in instructions:
+        name = str(instruction.name)
+        own_part = named[name]
+        if own_part is not None:
+            mapping[name] = own_part
+            continue
+        readers = consumers(name, frozenset({name}))
+        mapping[name] = _by_consumers(classifier, readers)
+        joined = _layers_of(classifier, readers)
+        if len(joined) > 1 and instruction.opcode not in NEVER_RUN:
+            merges[name] = joined
+    return ModuleParts(mapping, merges)
+
+
+def _layers_of(classifier: Classifier, parts: Iterable[Part]) -> tuple[str, ...]:
+    """The layers among ``parts``, in model order."""
+    owners = {p.owner for p in parts if p.is_layer}
+    return tuple(sorted(owners, key=classifier.scopes.layers.index))
+
+
+def _joined(classifier: Classifier, parts: set[Part]) -> Part:
+    """One part for the computing instructions of a fusion whose root names nothing covered."""
+    layers = [p for p in parts if p.is_layer]
+    if layers:
+        first = min(layers, key=lambda p: (classifier.scopes.layers.index(p.owner), p.phase))
+        phases = sorted({p.phase for p in layers}, key=_PHASE_ORDER.__getitem__)
+        return Part(first.owner, phases[0])
+    covered = [p for p in parts if p.covered]
+    return min(covered) if covered else Part(OTHER_OPS)
+
+
+def _by_consumers(classifier: Classifier, parts: Iterable[Part]) -> Part:
+    """The part of an instruction without an op name, from the named instructions reading it."""
+    found = set(parts)
+    layers = {p for p in found if p.is_layer}
+    if not layers:
+        covered = [p for p in found if p.covered]
+        return min(covered) if covered else Part(OTHER_OPS)
+    owner = min(layers, key=lambda p: classifier.scopes.layers.index(p.owner)).owner
+    phases = {p.phase for p in layers}
+    if phases == {OPTIMIZER}:
+        return Part(owner, BACKWARD)
+    return Part(owner, min(phases - {OPTIMIZER}, key=_PHASE_ORDER.__getitem__))
+
+
+def hlo_modules(space: Any, parse: Callable[[bytes], Any]) -> dict[str, Any]:
+    """The ``HloModuleProto`` of each ``<module>(<program id>)`` in the metadata plane.
+
+    ``parse`` turns a stat's bytes into the module (``HloProto.FromString(b).hlo_module``).
+    """
+    found: dict[str, Any] = {}
+    for plane in space.planes:
+        if plane.name != profiling.METADATA_PLANE:
+            continue
+        names = {int(k): str(m.name) for k, m in plane.stat_metadata.items()}
+        for meta in plane.event_metadata.values():
+            for stat in meta.stats:
+                if names.get(int(stat.metadata_id)) == HLO_PROTO_STAT and stat.bytes_value:
+                    found[str(meta.name)] = parse(stat.bytes_value)
+    return found
+
+
+# --------------------------------------------------------------------------- events
+
+
+def _module_key(stats: Mapping[str, Any], known: Mapping[str, Any]) -> str | None:
+    module = stats.get("hlo_module")
+    if module is None:
+        return None
+    program = stats.get("program_id")
+    if program is not None:
+        keyed = f"{module}({program})"
+        return keyed if keyed in known else None
+    # Without a program id, a name compiled once is enough.
+    matching = [key for key in known if key.rsplit("(", 1)[0] == str(module)]
+    return matching[0] if len(matching) == 1 else None
+
+
+def op_segments(
+    space: Any, modules: Mapping[str, ModuleParts]
+) -> tuple[list[Segment], set[tuple[str, ...]]]:
+    """Self-time segments of the executed HLO ops of the model's modules, and input waits.
+
+    Args:
+        space: the XSpace.
+        modules: per module key (``<module>(<program id>)``), its instructions'
+            parts (``instruction_parts``).
+
+    Returns:
+        The segments, and the layer groups that the instructions which ran join.
+    """
+    model_modules = {
+        key for key, module in modules.items() if any(p.is_layer for p in module.parts.values())
+    }
+    instruction_names = {name for key in model_modules for name in modules[key].parts}
+    segments: list[Segment] = []
+    merged: set[tuple[str, ...]] = set()
+    for plane in profiling._planes(space, profiling.HOST_PLANE):
+        wanted = frozenset(
+            key
+            for key, name in plane.names.items()
+            if name in instruction_names or name == INPUT_MARKER
+        )
+        for _, events in plane.lines(wanted):
+            found: list[Segment] = []
+            for start, end, meta, raw in events:
+                if plane.names.get(meta) == INPUT_MARKER:
+                    found.append((start, end, Part(INPUT_PIPELINE)))
+                    continue
+                event = plane.event(start, end, meta, raw)
+                key = _module_key(event.stats, modules)
+                if key is None or key not in model_modules:
+                    continue
+                module = modules[key]
+                instruction = str(event.stats.get("hlo_op", event.name))
+                found.append((start, end, module.parts.get(instruction, Part(OTHER_OPS))))
+                if instruction in module.merges:
+                    merged.add(module.merges[instruction])
+            segments.extend(profiling.self_time(found))
+    return segments, merged
+
+
+def attribute(space: Any, scopes: ModelScopes, modules: Mapping[str, Any]) -> Attribution:
+    """Charge every profiled step's time to the model's layers and the categories.
+
+    Args:
+        space: an XSpace from JAX's profiler holding ``cnnperf_step`` markers.
+        scopes: the model's names.
+        modules: the compiled modules by ``<module>(<program id>)`` (``hlo_modules``).
+
+    Raises:
+        ProfileError: no step marker, no HLO module, or no op of the model.
+    """
+    windows = profiling.step_windows(space)
+    if not windows:
+        raise ProfileError(
+            f"The profile holds no {profiling.STEP_MARKER!r} step marker: the profiler "
+            "recorded no host events (was another profiler session running?)."
+        )
+    if not modules:
+        raise ProfileError(
+            f"The profile's {profiling.METADATA_PLANE} plane holds no HLO module, so its XLA "
+            "ops cannot be named (was the profile taken with enable_hlo_proto off?)."
+        )
+    classifier = Classifier(scopes)
+    parts = {key: instruction_parts(module, classifier) for key, module in modules.items()}
+    segments, merged = op_segments(space, parts)
+    classifier.fused.update(merged)
+    if not any(part.is_layer for _, _, part in segments):
+        raise ProfileError(
+            f"No executed XLA op of the profile belongs to a layer of {scopes.model!r}: the "
+            "compiled train step's op names carry no Keras layer scope."
+        )
+    steps = profiling.attribute_steps(windows, segments)
+    return Attribution(steps=steps, merged=classifier.merged_groups(), source="host")
