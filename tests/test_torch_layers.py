@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from pytest_cnnperf.backends import torch as torch_backend
 from pytest_cnnperf.layerprofile import LayerProfile
 
 pytestmark = pytest.mark.skipif(
@@ -36,7 +37,7 @@ SCRIPT = textwrap.dedent(
     import json, os
     os.environ["KERAS_BACKEND"] = "torch"
     import numpy as np
-    from pytest_cnnperf import backends, layers, torchprofile
+    from pytest_cnnperf import backends, layers
     from pytest_cnnperf.backends.imports import import_keras
 
     backend = backends.current()
@@ -68,6 +69,12 @@ SCRIPT = textwrap.dedent(
         size=layers.WindowSize(1, 1, 3), unprofiled_step_seconds=None,
         sync=backend.devices.synchronize,
     )
+    model.jit_compile = True
+    compiled = backend.profiler.profile_window(
+        model, train, batch_size=32, full_batches=True, device="cpu",
+        size=layers.WindowSize(0, 0, 1), unprofiled_step_seconds=None,
+        sync=backend.devices.synchronize,
+    )
     left = [layer.name for layer in model.layers if "call" in vars(layer)]
     left += [name for name in ("compute_loss", "compute_metrics") if name in vars(model)]
     print(json.dumps({
@@ -75,6 +82,7 @@ SCRIPT = textwrap.dedent(
         "trained": int(model.optimizer.iterations.numpy()) - before,
         "instrumentation_left": left,
         "training_mode": bool(model.training),
+        "compiled": compiled.to_dict(),
     }))
     """
 )
@@ -148,6 +156,20 @@ def test_the_window_trains_its_steps_and_leaves_the_model_as_fit_does(
     assert tiny["trained"] == 1 + 1 + 3
     assert tiny["instrumentation_left"] == []
     assert tiny["training_mode"] is False
+
+
+def test_a_step_compiled_with_torch_compile_is_not_profiled_and_says_why(
+    tiny: dict[str, Any],
+) -> None:
+    compiled = LayerProfile.from_dict(tiny["compiled"])
+    assert compiled.steps == 0
+    assert compiled.notes == (torch_backend.COMPILED,)
+    assert torch_backend.COMPILED == (
+        "Per-layer timing skipped: the train step is compiled with torch.compile "
+        "(jit_compile=True), whose compiled graphs do not run through the layers' calls that "
+        "the profiled window names, so their time is not charged to layers. Train with "
+        "--cnnperf-jit=off to get the table."
+    )
 
 
 PROJECT = textwrap.dedent(

@@ -204,9 +204,9 @@ class TorchProfiler:
 #: Why a model compiled with ``torch.compile`` has no per-layer table.
 COMPILED = (
     "Per-layer timing skipped: the train step is compiled with torch.compile "
-    "(jit_compile=True), which fuses operators across layers and runs them outside the "
-    "layers' calls, so its time cannot be charged to layers. Train with --cnnperf-jit=off "
-    "to get the table."
+    "(jit_compile=True), whose compiled graphs do not run through the layers' calls that "
+    "the profiled window names, so their time is not charged to layers. Train with "
+    "--cnnperf-jit=off to get the table."
 )
 
 
