@@ -18,7 +18,6 @@ import pytest
 from test_acceptance import PASSING, TINY
 
 from pytest_cnnperf import environment
-from pytest_cnnperf.backends import jax as jax_backend
 
 if TYPE_CHECKING:
     from conftest import ResultsReader
@@ -28,9 +27,6 @@ NODE_PATTERN = "test_perf.py::test_tiny[[]tiny_cnn-synthetic[]]"
 INI = "[pytest]\ncnnperf_epochs = 2\ncnnperf_windows = 0\n"
 #: The packages each backend records in the environment block's ``software``.
 PACKAGES = {"jax": ("jax", "jaxlib"), "torch": ("torch",)}
-#: What the per-layer part says on a backend without per-layer times
-#: (``Profiler.layers_unavailable``); PyTorch has them (test_torch_layers.py).
-NO_LAYERS = {"jax": jax_backend.NO_LAYERS}
 
 
 def require(backend: str) -> None:
@@ -80,9 +76,8 @@ def test_a_tiny_model_trains_and_is_compared_with_its_own_baseline(
     first.assert_outcomes(passed=1)
     first.stdout.fnmatch_lines(
         [
-            f"  {NO_LAYERS[backend]}"
-            if backend in NO_LAYERS
-            else f"{NODE_PATTERN}: time per layer*",
+            # Both measure per-layer times (test_acceptance_jax_layers.py, test_torch_layers.py).
+            f"{NODE_PATTERN}: time per layer*",
             f"Accepted the figures of 1 test as baselines in {path}.",
         ]
     )
@@ -100,14 +95,9 @@ def test_a_tiny_model_trains_and_is_compared_with_its_own_baseline(
     (test,) = document["tests"]
     assert test["verdict"] == "new"
     (run,) = test["runs"]
-    if backend in NO_LAYERS:
-        assert run["layers"]["notes"] == [NO_LAYERS[backend]]
-        assert run["layers"]["steps"] == 0 and run["layers"]["layers"] == []
-        assert not [name for name in test["metrics"] if name.startswith("layer_seconds/")]
-    else:
-        assert run["layers"]["steps"] > 0
-        assert [layer["name"] for layer in run["layers"]["layers"]] == ["conv", "flatten", "head"]
-        assert [name for name in test["metrics"] if name.startswith("layer_seconds/")]
+    assert run["layers"]["steps"] > 0
+    assert [layer["name"] for layer in run["layers"]["layers"]] == ["conv", "flatten", "head"]
+    assert [name for name in test["metrics"] if name.startswith("layer_seconds/")]
 
     stored = json.loads(path.read_text())
     assert stored["hardware"]["backend"] == backend

@@ -153,6 +153,5 @@ def test_each_backend_pins_the_cpu_and_synchronizes_in_a_fresh_process(name: str
     assert out.returncode == 0, out.stderr
     fields = out.stdout.split()
     assert fields[:2] == [name, "cpu"]
-    # PyTorch measures per-layer times (layers_unavailable() is None); JAX not yet.
-    jax = "True" if name == "jax" else "False"
-    assert fields[3:] == ["32.0", "False", jax, jax]
+    # Both measure per-layer times: layers_unavailable() is None.
+    assert fields[3:] == ["32.0", "False", "True" if name == "jax" else "False", "False"]
