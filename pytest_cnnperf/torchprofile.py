@@ -70,7 +70,6 @@ pipeline beside them.
 
 from __future__ import annotations
 
-import bisect
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -89,7 +88,6 @@ from pytest_cnnperf.profiling import (
     Part,
     ProfileError,
     Segment,
-    StepAttribution,
 )
 
 STEP_MARKER = profiling.STEP_MARKER
@@ -363,28 +361,5 @@ def attribute(events: Iterable[TorchEvent], scopes: ModelScopes) -> Attribution:
             f"inside a {layer_range(scopes.model, '<layer>')!r} range (were the layers "
             "named before the profiled steps?)."
         )
-    return Attribution(steps=_steps(segments, windows), source=source)
-
-
-def _steps(
-    segments: list[Segment], windows: Sequence[tuple[int, int, int]]
-) -> tuple[StepAttribution, ...]:
-    """Sweep each window (``profiling.share_time``); launch: before its first op, after its last."""
-    segments.sort()
-    starts = [segment[0] for segment in segments]
-    longest = max((e - s for s, e, _ in segments), default=0)
-    steps = []
-    for start, end, _ in windows:
-        lo = bisect.bisect_left(starts, start - longest)
-        hi = bisect.bisect_right(starts, end)
-        inside = [s for s in segments[lo:hi] if s[1] > start and s[0] < end]
-        first = min((max(s[0], start) for s in inside), default=end)
-        last = max((min(s[1], end) for s in inside), default=end)
-        steps.append(
-            StepAttribution(
-                (end - start) / 1e12,
-                profiling.share_time(inside, start, end),
-                launch_seconds=((first - start) + (end - last)) / 1e12,
-            )
-        )
-    return tuple(steps)
+    steps = profiling.attribute_steps([(start, end) for start, end, _ in windows], segments)
+    return Attribution(steps=steps, source=source)
