@@ -23,8 +23,15 @@ real MNIST when ``--data-dir`` holds it, else synthetic images of the same
 shape; the script says which, and the machine's load average at the start
 and the end.
 
-Usage: python benchmarks/layer_coverage.py [--models lenet5 resnet20_v1 vgg_like]
-           [--rounds 5] [--steps 10] [--heavy-steps 3] [--data-dir ../shared/datasets]
+``--backend jax`` does the same on Keras' JAX backend: the run's pipeline is
+``Inputs.training``'s host arrays, the window is the backend's
+``Profiler.profile_window`` (``jaxlayers``), and an unprofiled window calls
+the same jitted train function on the same batches the way that window
+times its reference steps (``jaxlayers.Batches`` and ``TrainingState``).
+
+Usage: python benchmarks/layer_coverage.py [--backend tensorflow|jax]
+           [--models lenet5 resnet20_v1 vgg_like] [--rounds 5] [--steps 10]
+           [--heavy-steps 3] [--data-dir ../shared/datasets]
 """
 
 from __future__ import annotations
@@ -36,7 +43,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pytest_cnnperf import layers
+from pytest_cnnperf import backends, layers
 from pytest_cnnperf.backends.imports import import_keras, import_tensorflow
 from pytest_cnnperf.datasets import load, prepare, training_pipeline
 from pytest_cnnperf.layerprofile import LayerProfile
@@ -57,6 +64,93 @@ def unprofiled_window(model: Any, iterator: Any, steps: int) -> list[float]:
         tf.test.experimental.sync_devices()
         times.append(time.perf_counter() - started)
     return times
+
+
+def jax_unprofiled_window(model: Any, train: Any, steps: int) -> list[float]:
+    """Seconds of each of ``steps`` jitted train-step calls, synchronized, on JAX."""
+    from pytest_cnnperf import jaxlayers
+
+    backend = backends.current()
+    batches = jaxlayers.Batches(train, batch_size=BATCH, full_batches=True)
+    state = jaxlayers.TrainingState(model)
+    times = []
+    try:
+        for _ in range(steps):
+            started = time.perf_counter()
+            state.step(model.train_function, batches)
+            backend.devices.synchronize()
+            times.append(time.perf_counter() - started)
+    finally:
+        state.put_back()
+        batches.close()
+    return times
+
+
+def measure_jax(name: str, ds: Any, rounds: int, steps: int) -> dict[str, Any]:
+    """``measure`` on the JAX backend (see the module docstring)."""
+    keras = import_keras()
+    from pytest_cnnperf.models import build, recipe
+
+    backend = backends.current()
+    placement = backend.devices.pin(gpu=False, requested=None, worker_id=None)
+    keras.utils.set_random_seed(0)
+    plan = recipe(name)
+    with backend.devices.scope(placement.device_name):
+        model = build(name, input_shape=(28, 28, 1), num_classes=10)
+        model.compile(
+            optimizer=plan.make_optimizer(plan.learning_rate),
+            loss=plan.make_loss(),
+            metrics=["accuracy"],
+            jit_compile=backend.numerics.jit(False),
+        )
+        backend.profiler.instrument(model)
+        prepared = prepare(ds, input_shape=(28, 28, 1), input_scale=plan.input_scale)
+        train = backend.inputs.training(
+            prepared.x_train,
+            prepared.y_train,
+            batch_size=BATCH,
+            seed=0,
+            augmentation_layers=None,
+            steps=SUITE_STEPS[name],
+        )
+        model.fit(train, epochs=1, verbose=0)
+        jax_unprofiled_window(model, train, 2)  # a new window's first batches
+        ratios: list[float] = []
+        coverage: list[float] = []
+        fixed: list[float] = []
+        profiles: list[LayerProfile] = []
+        for index in range(rounds):
+            order = ("plain", "profiled") if index % 2 == 0 else ("profiled", "plain")
+            for kind in order:
+                if kind == "plain":
+                    plain = jax_unprofiled_window(model, train, steps)
+                else:
+                    profile = backend.profiler.profile_window(
+                        model,
+                        train,
+                        batch_size=BATCH,
+                        full_batches=True,
+                        device=placement.device_name,
+                        size=layers.WindowSize(0, 0, steps),
+                        unprofiled_step_seconds=None,
+                        sync=backend.devices.synchronize,
+                    )
+                    if not profile.profiled:
+                        raise SystemExit(f"{name}: {' '.join(profile.notes)}")
+                    profiles.append(profile)
+            ratios.append(profile.step_median / statistics.median(plain))
+            coverage.extend(profile.coverage_samples)
+            fixed.append(profile.window_seconds - sum(profile.step_seconds))
+    return {
+        "model": name,
+        "params": model.count_params(),
+        "steps": steps,
+        "rounds": rounds,
+        "coverage": coverage,
+        "ratios": ratios,
+        "fixed": fixed,
+        "profiles": profiles,
+    }
 
 
 def measure(name: str, ds: Any, rounds: int, steps: int) -> dict[str, Any]:
@@ -149,22 +243,28 @@ def report(result: dict[str, Any]) -> None:
         f"{c.name} {statistics.median(c.seconds) / step:.1%}" for c in median_profile.categories
     )
     print(f"  median window's step: {parts}")
+    if median_profile.notes:
+        print(f"  notes: {' '.join(median_profile.notes)}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backend", choices=("tensorflow", "jax"), default="tensorflow")
     parser.add_argument("--models", nargs="+", default=list(SUITE_STEPS))
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=10, help="profiled steps for lenet5")
     parser.add_argument("--heavy-steps", type=int, default=3, help="for the other models")
     parser.add_argument("--data-dir", default=str(REPO_ROOT / ".." / "shared" / "datasets"))
     args = parser.parse_args()
-    print(f"load average at start: {os.getloadavg()}")
+    # Before Keras is imported: a process has one backend.
+    backends.select(args.backend, "--backend")
+    run = measure_jax if args.backend == "jax" else measure
+    print(f"backend: {args.backend}; load average at start: {os.getloadavg()}")
     ds = load("mnist", data_dir=args.data_dir, split="test", train_size=8000, test_size=2000)
     print(f"data: {ds.source} {ds.name}, {len(ds.x_train)} training images ({ds.origin})")
     for name in args.models:
         steps = args.steps if name == "lenet5" else args.heavy_steps
-        report(measure(name, ds, args.rounds, steps))
+        report(run(name, ds, args.rounds, steps))
     print(f"\nload average at end: {os.getloadavg()}")
 
 

@@ -1,0 +1,163 @@
+"""What the "between ops" time of a LeNet-5 step on JAX's CPU runtime is made of.
+
+Method: LeNet-5 at the CPU suite's set-up (MNIST 28x28x1, 8,000 images carved
+from the test split, batch 128, its recipe), compiled and instrumented as
+``training.fit`` does on JAX, trained one epoch; then ``--steps`` steps run
+under JAX's profiler exactly as ``jaxlayers.profile_window`` runs its
+profiled steps (same batches, same annotations, same profiler options). The
+profile is kept in memory and read twice: attributed by ``jaxprofiling``
+(coverage, "launch" and "between ops"), and searched for XLA's thread-pool
+hand-offs: each ``ThreadpoolListener::Record`` (a task queued) is matched to
+its ``ThreadpoolListener::StartRegion`` (a thread starting it) by their
+producer and consumer ids. Reported per step: the instants inside the step
+when no op ran, and how much of them a queued task was waiting for a thread.
+
+Usage: PYTHONPATH=. python benchmarks/jax_between_ops.py [--steps 10]
+           [--data-dir ../shared/datasets]
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import shutil
+import statistics
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from pytest_cnnperf import backends, layers, profiling
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+BATCH = 128
+Interval = tuple[int, int]
+
+
+def union(intervals: list[Interval], lo: int, hi: int) -> list[Interval]:
+    """The union of ``intervals`` clipped to ``[lo, hi)``, as sorted disjoint intervals."""
+    clipped = sorted((max(a, lo), min(b, hi)) for a, b in intervals if b > lo and a < hi)
+    merged: list[list[int]] = []
+    for a, b in clipped:
+        if merged and a <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    return [(a, b) for a, b in merged]
+
+
+def length(intervals: list[Interval]) -> int:
+    return sum(b - a for a, b in intervals)
+
+
+def thread_pool_waits(space: Any) -> list[Interval]:
+    """From each queued task's ``Record`` to the ``StartRegion`` of the thread that ran it (ps)."""
+    queued: dict[int, int] = {}
+    started: dict[int, int] = {}
+    for plane in space.planes:
+        if plane.name != profiling.HOST_PLANE:
+            continue
+        names = {k: m.name for k, m in plane.event_metadata.items()}
+        stat_names = {k: m.name for k, m in plane.stat_metadata.items()}
+        for line in plane.lines:
+            for event in line.events:
+                name = names.get(event.metadata_id, "")
+                if not name.startswith("ThreadpoolListener::"):
+                    continue
+                stats = {
+                    stat_names.get(s.metadata_id): s.int64_value or s.uint64_value
+                    for s in event.stats
+                }
+                at = line.timestamp_ns * 1000 + event.offset_ps
+                if name.endswith("Record") and "_p" in stats:
+                    queued[stats["_p"]] = at
+                elif name.endswith("StartRegion") and "_c" in stats:
+                    started[stats["_c"]] = at
+    return [(queued[k], started[k]) for k in queued if k in started and started[k] > queued[k]]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--data-dir", default=str(REPO_ROOT / ".." / "shared" / "datasets"))
+    args = parser.parse_args()
+    backends.select("jax", "this script")
+    from pytest_cnnperf import jaxlayers, jaxprofiling
+    from pytest_cnnperf.backends.imports import import_keras
+    from pytest_cnnperf.datasets import load, prepare
+    from pytest_cnnperf.models import build, recipe
+
+    print(f"load average at start: {os.getloadavg()}")
+    backend = backends.current()
+    placement = backend.devices.pin(gpu=False, requested=None, worker_id=None)
+    keras = import_keras()
+    import jax
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    ds = load("mnist", data_dir=args.data_dir, split="test", train_size=8000, test_size=2000)
+    keras.utils.set_random_seed(0)
+    plan = recipe("lenet5")
+    model = build("lenet5", input_shape=(28, 28, 1), num_classes=10)
+    model.compile(
+        optimizer=plan.make_optimizer(plan.learning_rate),
+        loss=plan.make_loss(),
+        metrics=["accuracy"],
+    )
+    backend.profiler.instrument(model)
+    prepared = prepare(ds, input_shape=(28, 28, 1), input_scale=plan.input_scale)
+    train = backend.inputs.training(
+        prepared.x_train, prepared.y_train, batch_size=BATCH, seed=0,
+        augmentation_layers=None, steps=None,
+    )  # fmt: skip
+    with backend.devices.scope(placement.device_name):
+        model.fit(train, epochs=1, verbose=0)
+        batches = jaxlayers.Batches(train, batch_size=BATCH, full_batches=True)
+        state = jaxlayers.TrainingState(model)
+        logdir = tempfile.mkdtemp(prefix="cnnperf-between-")
+        try:
+            state.step(model.train_function, batches)
+            backend.devices.synchronize()
+            with jaxlayers._profiler(jax, logdir):
+                for step in range(args.steps):
+                    with jax.profiler.TraceAnnotation(profiling.STEP_MARKER, step_num=step):
+                        state.step(model.train_function, batches)
+                        backend.devices.synchronize()
+            (path,) = glob.glob(f"{logdir}/plugins/profile/*/*.xplane.pb")
+            space = xplane_pb2.XSpace.FromString(Path(path).read_bytes())
+        finally:
+            state.put_back()
+            batches.close()
+            shutil.rmtree(logdir, ignore_errors=True)
+    modules = jaxprofiling.hlo_modules(space, jaxlayers._hlo_module)
+    scopes = layers.scopes_of(model)
+    classifier = profiling.Classifier(scopes)
+    parts = {key: jaxprofiling.instruction_parts(m, classifier) for key, m in modules.items()}
+    segments, _ = jaxprofiling.op_segments(space, parts)
+    waits = thread_pool_waits(space)
+    attribution = jaxprofiling.attribute(space, scopes, modules)
+    rows = []
+    for (start, end), attributed in zip(
+        profiling.step_windows(space), attribution.steps, strict=True
+    ):
+        busy = union([(s, e) for s, e, _ in segments], start, end)
+        gaps = [(busy[i][1], busy[i + 1][0]) for i in range(len(busy) - 1)]
+        waiting = sum(length(union(waits, a, b)) for a, b in gaps)
+        rows.append((attributed, length(gaps) / 1e12, waiting / 1e12))
+        print(
+            f"step {attributed.seconds * 1e3:6.2f} ms: coverage {attributed.coverage:6.1%}, "
+            f"launch {attributed.launch_seconds * 1e3:5.2f} ms, between ops "
+            f"{length(gaps) / 1e9:5.2f} ms, of which a queued XLA task waited for a thread "
+            f"{waiting / 1e9:5.2f} ms"
+        )
+    share = [w / g for _, g, w in rows if g > 0]
+    print(
+        f"median: step {statistics.median(a.seconds for a, _, _ in rows) * 1e3:.2f} ms, "
+        f"coverage {statistics.median(a.coverage for a, _, _ in rows):.1%}, between ops "
+        f"{statistics.median(g / a.seconds for a, g, _ in rows):.1%} of the step, "
+        f"a queued task waiting in {statistics.median(share):.1%} of it"
+    )
+    print(f"load average at end: {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()
