@@ -76,6 +76,47 @@ def thread_pool_waits(space: Any) -> list[Interval]:
     return [(queued[k], started[k]) for k in queued if k in started and started[k] > queued[k]]
 
 
+def by_readers_time(
+    space: Any, parts: dict[str, Any], windows: list[Interval]
+) -> tuple[float, float, dict[tuple[str, Any], float], list[int]]:
+    """Op seconds inside the steps: all, those charged through their readers, and theirs by op.
+
+    Summed event durations (not the sweep): how much of the ops' own time the
+    data-flow rule decides. Also the model's op events in each step (the last
+    step has all of its ops if its count is the others').
+    """
+    total = inferred = 0.0
+    counts = [0 for _ in windows]
+    by_op: dict[tuple[str, Any], float] = {}
+    for plane in space.planes:
+        if plane.name != profiling.HOST_PLANE:
+            continue
+        stat_names = {k: m.name for k, m in plane.stat_metadata.items()}
+        for line in plane.lines:
+            for event in line.events:
+                stats = {stat_names.get(s.metadata_id): s for s in event.stats}
+                if "hlo_op" not in stats or "program_id" not in stats:
+                    continue
+                at = line.timestamp_ns * 1000 + event.offset_ps
+                inside = [i for i, (lo, hi) in enumerate(windows) if lo <= at < hi]
+                if not inside:
+                    continue
+                module = stat_names.get(stats["hlo_module"].ref_value, "")
+                program = stats["program_id"].uint64_value or stats["program_id"].int64_value
+                key = f"{module}({program})"
+                op = stat_names.get(stats["hlo_op"].ref_value, "")
+                if key not in parts or op not in parts[key].parts:
+                    continue
+                seconds = event.duration_ps / 1e12
+                total += seconds
+                counts[inside[0]] += 1
+                if op in parts[key].by_readers:
+                    inferred += seconds
+                    label = (op, parts[key].parts[op])
+                    by_op[label] = by_op.get(label, 0.0) + seconds
+    return total, inferred, by_op, counts
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=10)
@@ -156,6 +197,16 @@ def main() -> None:
         f"{statistics.median(g / a.seconds for a, g, _ in rows):.1%} of the step, "
         f"a queued task waiting in {statistics.median(share):.1%} of it"
     )
+    windows = profiling.step_windows(space)
+    total, inferred, by_op, counts = by_readers_time(space, parts, windows)
+    print(f"the model's op events in each step: {counts}")
+    print(
+        f"op time inside the steps charged through the instructions that read it (no op name): "
+        f"{inferred / total:.1%} ({inferred / len(windows) * 1e3:.2f} of "
+        f"{total / len(windows) * 1e3:.2f} ms a step); the largest:"
+    )
+    for (op, part), seconds in sorted(by_op.items(), key=lambda kv: -kv[1])[:6]:
+        print(f"  {op}: {seconds / len(windows) * 1e3:.2f} ms a step -> {part.owner} {part.phase}")
     print(f"load average at end: {os.getloadavg()}")
 
 

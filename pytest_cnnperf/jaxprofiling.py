@@ -170,11 +170,13 @@ class ModuleParts:
     """One compiled module: each entry instruction's part, and the layers it joins.
 
     ``merges`` holds, for an instruction whose work belongs to several layers,
-    those layers in model order; they are merged only if it ran.
+    those layers in model order; they are merged only if it ran. ``by_readers``
+    names the instructions without an op name, charged through the data flow.
     """
 
     parts: Mapping[str, Part]
     merges: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    by_readers: frozenset[str] = frozenset()
 
 
 def instruction_parts(module: Any, classifier: Classifier) -> ModuleParts:
@@ -226,6 +228,7 @@ def instruction_parts(module: Any, classifier: Classifier) -> ModuleParts:
         return consumed[name]
 
     mapping: dict[str, Part] = {}
+    inferred: set[str] = set()
     for instruction in instructions:
         name = str(instruction.name)
         own_part = named[name]
@@ -234,10 +237,11 @@ def instruction_parts(module: Any, classifier: Classifier) -> ModuleParts:
             continue
         readers = consumers(name, frozenset({name}))
         mapping[name] = _by_consumers(classifier, readers)
+        inferred.add(name)
         joined = _layers_of(classifier, readers)
         if len(joined) > 1 and instruction.opcode not in NEVER_RUN:
             merges[name] = joined
-    return ModuleParts(mapping, merges)
+    return ModuleParts(mapping, merges, frozenset(inferred))
 
 
 def _layers_of(classifier: Classifier, parts: Iterable[Part]) -> tuple[str, ...]:

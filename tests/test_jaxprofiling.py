@@ -202,6 +202,13 @@ def test_each_instruction_is_charged_by_its_name_its_fusion_or_its_readers(
     assert step_parts.parts[name] == part
 
 
+def test_the_instructions_charged_through_their_readers_are_named(
+    step_parts: jaxprofiling.ModuleParts,
+) -> None:
+    assert step_parts.by_readers >= {"ynn_fusion.6", "layout_copy", "kernel_copy", "unread"}
+    assert not step_parts.by_readers & {"conv.1", "mix_fusion", "top_add", "update_fusion"}
+
+
 def test_only_computing_instructions_of_several_layers_merge_them(
     step_parts: jaxprofiling.ModuleParts,
 ) -> None:
