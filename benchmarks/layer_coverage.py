@@ -29,7 +29,18 @@ and the end.
 the same jitted train function on the same batches the way that window
 times its reference steps (``jaxlayers.Batches`` and ``TrainingState``).
 
-Usage: python benchmarks/layer_coverage.py [--backend tensorflow|jax]
+``--backend torch`` does the same on Keras' PyTorch backend: the run's
+pipeline is ``Inputs.training``'s host arrays, the window is the backend's
+``Profiler.profile_window`` (``backends.torch``, ``torchprofile``), and an
+unprofiled window fetches each batch and calls the same train function the
+way that window times its reference steps (``backends.torch.batches``),
+without the window's ``record_function`` ranges: the ratio is the cost of
+the ranges and the profiler together. Each window there makes its own
+epoch iterator, whose prefetch thread starts with it, so both kinds run one
+untimed warm-up step first (the window's ``WindowSize(1, 0, steps)``, as a
+test's window of 4 or more steps does).
+
+Usage: python benchmarks/layer_coverage.py [--backend tensorflow|jax|torch]
            [--models lenet5 resnet20_v1 vgg_like] [--rounds 5] [--steps 10]
            [--heavy-steps 3] [--data-dir ../shared/datasets]
 """
@@ -153,6 +164,97 @@ def measure_jax(name: str, ds: Any, rounds: int, steps: int) -> dict[str, Any]:
     }
 
 
+def torch_unprofiled_window(model: Any, train: Any, steps: int) -> list[float]:
+    """Seconds of each of ``steps`` fetch-and-train calls, synchronized, on PyTorch."""
+    from pytest_cnnperf.backends import torch as torch_backend
+
+    backend = backends.current()
+    train_function = model.make_train_function() or model.train_function
+    times = []
+    model.train()
+    try:
+        with torch_backend.batches(
+            train, batch_size=BATCH, full_batches=True, steps=steps + 1
+        ) as data:
+            train_function(data())  # the warm-up step: the prefetch thread starts
+            backend.devices.synchronize()
+            for _ in range(steps):
+                started = time.perf_counter()
+                train_function(data())
+                backend.devices.synchronize()
+                times.append(time.perf_counter() - started)
+    finally:
+        model.eval()
+    return times
+
+
+def measure_torch(name: str, ds: Any, rounds: int, steps: int) -> dict[str, Any]:
+    """``measure`` on the PyTorch backend (see the module docstring)."""
+    keras = import_keras()
+    from pytest_cnnperf.models import build, recipe
+
+    backend = backends.current()
+    placement = backend.devices.pin(gpu=False, requested=None, worker_id=None)
+    keras.utils.set_random_seed(0)
+    plan = recipe(name)
+    with backend.devices.scope(placement.device_name):
+        model = build(name, input_shape=(28, 28, 1), num_classes=10)
+        model.compile(
+            optimizer=plan.make_optimizer(plan.learning_rate),
+            loss=plan.make_loss(),
+            metrics=["accuracy"],
+            jit_compile=backend.numerics.jit(False),
+        )
+        backend.profiler.instrument(model)
+        prepared = prepare(ds, input_shape=(28, 28, 1), input_scale=plan.input_scale)
+        train = backend.inputs.training(
+            prepared.x_train,
+            prepared.y_train,
+            batch_size=BATCH,
+            seed=0,
+            augmentation_layers=None,
+            steps=SUITE_STEPS[name],
+        )
+        model.fit(train, epochs=1, verbose=0)
+        torch_unprofiled_window(model, train, 2)  # a new window's first batches
+        ratios: list[float] = []
+        coverage: list[float] = []
+        fixed: list[float] = []
+        profiles: list[LayerProfile] = []
+        for index in range(rounds):
+            order = ("plain", "profiled") if index % 2 == 0 else ("profiled", "plain")
+            for kind in order:
+                if kind == "plain":
+                    plain = torch_unprofiled_window(model, train, steps)
+                else:
+                    profile = backend.profiler.profile_window(
+                        model,
+                        train,
+                        batch_size=BATCH,
+                        full_batches=True,
+                        device=placement.device_name,
+                        size=layers.WindowSize(1, 0, steps),
+                        unprofiled_step_seconds=None,
+                        sync=backend.devices.synchronize,
+                    )
+                    if not profile.profiled:
+                        raise SystemExit(f"{name}: {' '.join(profile.notes)}")
+                    profiles.append(profile)
+            ratios.append(profile.step_median / statistics.median(plain))
+            coverage.extend(profile.coverage_samples)
+            fixed.append(profile.window_seconds - sum(profile.step_seconds))
+    return {
+        "model": name,
+        "params": model.count_params(),
+        "steps": steps,
+        "rounds": rounds,
+        "coverage": coverage,
+        "ratios": ratios,
+        "fixed": fixed,
+        "profiles": profiles,
+    }
+
+
 def measure(name: str, ds: Any, rounds: int, steps: int) -> dict[str, Any]:
     keras = import_keras()
     tf = import_tensorflow()
@@ -249,7 +351,7 @@ def report(result: dict[str, Any]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--backend", choices=("tensorflow", "jax"), default="tensorflow")
+    parser.add_argument("--backend", choices=("tensorflow", "jax", "torch"), default="tensorflow")
     parser.add_argument("--models", nargs="+", default=list(SUITE_STEPS))
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=10, help="profiled steps for lenet5")
@@ -258,7 +360,7 @@ def main() -> None:
     args = parser.parse_args()
     # Before Keras is imported: a process has one backend.
     backends.select(args.backend, "--backend")
-    run = measure_jax if args.backend == "jax" else measure
+    run = {"tensorflow": measure, "jax": measure_jax, "torch": measure_torch}[args.backend]
     print(f"backend: {args.backend}; load average at start: {os.getloadavg()}")
     ds = load("mnist", data_dir=args.data_dir, split="test", train_size=8000, test_size=2000)
     print(f"data: {ds.source} {ds.name}, {len(ds.x_train)} training images ({ds.origin})")

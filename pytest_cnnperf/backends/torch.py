@@ -240,6 +240,28 @@ def window_pipeline(pipeline: Any, *, batch_size: int, full_batches: bool) -> An
 
 
 @contextlib.contextmanager
+def batches(
+    pipeline: Any, *, batch_size: int, full_batches: bool, steps: int
+) -> Iterator[Callable[[], Any]]:
+    """A function giving each step's data as ``fit`` gives it to the train function.
+
+    Keras' own epoch iterator over ``window_pipeline``, for ``steps`` steps;
+    its prefetch thread is stopped on leaving.
+    """
+    from keras.src.backend.torch.trainer import TorchEpochIterator
+
+    epoch = TorchEpochIterator(
+        x=window_pipeline(pipeline, batch_size=batch_size, full_batches=full_batches),
+        steps_per_epoch=steps,
+    )
+    iterator = iter(epoch)
+    try:
+        yield lambda: next(iterator)[2]
+    finally:
+        epoch.reset()
+
+
+@contextlib.contextmanager
 def named(keras_model: Any) -> Iterator[None]:
     """``record_function`` ranges around each layer's call, the loss, the metrics and the
     optimizer's updates (the names ``torchprofile`` reads), removed on leaving.
@@ -388,8 +410,6 @@ def profile_window(
     ``cnnperf_step`` range. A profiler that cannot start or a profile that
     cannot be attributed gives a profile with no steps and a note saying why.
     """
-    from keras.src.backend.torch.trainer import TorchEpochIterator
-
     from pytest_cnnperf import layers, torchprofile
     from pytest_cnnperf.backends.imports import import_keras
     from pytest_cnnperf.layerprofile import LayerProfile
@@ -402,40 +422,36 @@ def profile_window(
     scopes = layers.scopes_of(keras_model)
     train_function = keras_model.make_train_function() or keras_model.train_function
     steps = size.warmup + size.reference + size.profiled
-    epoch = TorchEpochIterator(
-        x=window_pipeline(pipeline, batch_size=batch_size, full_batches=full_batches),
-        steps_per_epoch=steps,
-    )
-    batches = iter(epoch)
     record = torch.profiler.record_function
     activities = [torch.profiler.ProfilerActivity.CPU]
     if device.startswith("cuda"):
         activities.append(torch.profiler.ProfilerActivity.CUDA)
+    window = batches(pipeline, batch_size=batch_size, full_batches=full_batches, steps=steps)
     # fit trains in training mode and leaves the model in inference mode.
     keras_model.train()
     try:
-        for _ in range(size.warmup):
-            train_function(next(batches)[2])
-            sync()
-        reference = []
-        for _ in range(size.reference):
-            step_started = time.perf_counter()
-            train_function(next(batches)[2])
-            sync()
-            reference.append(time.perf_counter() - step_started)
-        with named(keras_model), torch.profiler.profile(activities=activities) as profiler:
-            for _ in range(size.profiled):
-                with record(torchprofile.STEP_MARKER):
-                    with record(torchprofile.INPUT_RANGE):
-                        data = next(batches)[2]
-                    train_function(data)
-                    sync()
+        with window as data:
+            for _ in range(size.warmup):
+                train_function(data())
+                sync()
+            reference = []
+            for _ in range(size.reference):
+                step_started = time.perf_counter()
+                train_function(data())
+                sync()
+                reference.append(time.perf_counter() - step_started)
+            with named(keras_model), torch.profiler.profile(activities=activities) as profiler:
+                for _ in range(size.profiled):
+                    with record(torchprofile.STEP_MARKER):
+                        with record(torchprofile.INPUT_RANGE):
+                            batch = data()
+                        train_function(batch)
+                        sync()
         attribution = torchprofile.attribute(events_of(profiler.events()), scopes)
     except (profiling.ProfileError, RuntimeError, StopIteration) as error:
         return LayerProfile.skipped(f"Per-layer timing failed: {error}")
     finally:
         keras_model.eval()
-        epoch.reset()
     dtype = str(keras.config.dtype_policy().compute_dtype)
     peak, peak_source = _peak(device, dtype)
     return layers.build_profile(
