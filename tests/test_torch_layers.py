@@ -122,6 +122,12 @@ def test_every_layer_is_charged_forward_and_backward_on_a_real_profile(
             assert all(s > 0 for s in layer.optimizer_seconds), layer
         else:
             assert layer.optimizer_seconds == (0.0, 0.0, 0.0), layer
+    # Backward nodes reach their layers through the sequence numbers: unmatched,
+    # they would be "other ops", a third of the step or more.
+    other = profile.category("other ops")
+    assert other is not None
+    for index, step in enumerate(profile.step_seconds):
+        assert other.seconds[index] < 0.05 * step
     loss = profile.category("loss and metrics")
     assert loss is not None and all(s > 0 for s in loss.seconds)
     pipeline = profile.category("input pipeline")
