@@ -71,7 +71,7 @@ pipeline beside them.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from pytest_cnnperf import profiling
@@ -232,10 +232,13 @@ def _name_thread(
     ordered: Sequence[TorchEvent],
     parents: Sequence[int],
     namer: _Namer,
-    forward_parts: Mapping[tuple[int, int], Part],
+    forward_parts: dict[tuple[int, int], Part],
+    thread: int,
 ) -> list[tuple[_Context, bool]]:
     """Each event's context (its part) and whether its time counts (operators and nodes;
-    ranges only name, but for the input range)."""
+    ranges only name, but for the input range). Each forward operator's part is
+    added to ``forward_parts`` under its thread and sequence number, for the
+    backward nodes that come later."""
     children: dict[int, list[int]] = defaultdict(list)
     for index, parent in enumerate(parents):
         if parent >= 0:
@@ -280,6 +283,8 @@ def _name_thread(
                 context = _Context(Part(OPTIMIZER_SHARED))
             if index in per_child:
                 context = _Context(per_child.pop(index))
+            if event.sequence_nr >= 0:
+                forward_parts[(thread, event.sequence_nr)] = context.part or Part(OTHER_OPS)
         contexts.append(context)
         named.append((context, True))
     return named
@@ -325,20 +330,16 @@ def attribute(events: Iterable[TorchEvent], scopes: ModelScopes) -> Attribution:
         if any(e.fwd_thread in step_threads and _is_backward_node(e) for e in thread_events)
     }
     namer = _Namer(scopes)
-    trees = {thread: _tree(host[thread]) for thread in sorted(threads)}
-    # First the forward operators' parts (no backward node is needed to name
-    # them), then everything with the nodes matched to them.
+    # The step's threads first: a backward node is named after the forward
+    # operator that made it, which ran before it on a step thread.
+    order = sorted(threads, key=lambda thread: (thread not in step_threads, thread))
     forward_parts: dict[tuple[int, int], Part] = {}
-    for thread, (ordered, parents) in trees.items():
-        named = _name_thread(ordered, parents, namer, {})
-        for event, (context, _) in zip(ordered, named, strict=True):
-            if context.part is not None and event.sequence_nr >= 0 and not context.backward:
-                forward_parts[(thread, event.sequence_nr)] = context.part
     segments: list[Segment] = []
     by_id: dict[int, Part] = {}
-    for ordered, parents in trees.values():
+    for thread in order:
+        ordered, parents = _tree(host[thread])
         counted = []
-        named = _name_thread(ordered, parents, namer, forward_parts)
+        named = _name_thread(ordered, parents, namer, forward_parts, thread)
         for event, (context, counts) in zip(ordered, named, strict=True):
             part = context.part
             if part is None or not counts:
