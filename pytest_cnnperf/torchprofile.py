@@ -1,10 +1,10 @@
 """Per-layer attribution of profiled training steps on PyTorch, read from its profiler's events.
 
-Pure: the functions take ``TorchEvent`` records (the fields of
-``torch.profiler.profile().events()`` that matter, copied by
-``backends.torch``) and import no PyTorch, so that they are unit-tested on
-hand-built event lists. The time sweep, the parts and the result types are
-``profiling``'s, shared with TensorFlow.
+Pure: the functions take ``TorchEvent`` records (the fields of the
+profiler's events that matter, copied by ``backends.torch`` from the raw
+kineto events of a ``torch.profiler.profile``) and import no PyTorch, so
+that they are unit-tested on hand-built event lists. The time sweep, the
+parts and the result types are ``profiling``'s, shared with TensorFlow.
 
 What an event is charged to
 ---------------------------
