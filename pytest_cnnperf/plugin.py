@@ -51,6 +51,10 @@ SESSION_PLUGIN_NAME = "cnnperf-session"
 SIDE_BY_SIDE_PLUGIN_NAME = "cnnperf-side-by-side"
 SESSIONS_PLUGIN_NAME = "cnnperf-sessions"
 CNNPERF_FIXTURES = frozenset({"cnnperf", "cnnperf_model", "cnnperf_dataset"})
+#: NumPy 2's warning about Keras' ``np.array(tensor)``, left out of every run's output.
+KERAS_NUMPY_WARNING = (
+    "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"
+)
 
 # ---------------------------------------------------------------------------
 # options and configuration
@@ -133,13 +137,10 @@ def pytest_configure(config: pytest.Config) -> None:
         missing = not_installed(cfg.backend)
         if missing:
             raise pytest.UsageError(missing)
-    if cfg.backend == "torch":
-        # Keras' PyTorch backend converts tensors with np.array(tensor), which
-        # NumPy 2 warns about on every step; the warning is Keras', not the test's.
-        config.addinivalue_line(
-            "filterwarnings",
-            "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning",
-        )
+    # Keras converts tensors with np.array(tensor) (``convert_to_numpy``) on
+    # every backend, TensorFlow's included, and NumPy 2 warns about it each
+    # time: the warning is Keras', not the test's.
+    config.addinivalue_line("filterwarnings", KERAS_NUMPY_WARNING)
     if cfg.gpu and not hasattr(config, "workerinput"):
         # Only --cnnperf-gpu pays for importing the backend at start-up.
         from pytest_cnnperf import backends, devices

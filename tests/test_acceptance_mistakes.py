@@ -330,3 +330,35 @@ def test_device_index_beyond_the_devices_fails_cleanly(pytester: pytest.Pytester
         ]
     )
     assert_said_once(result.stdout.str() + result.stderr.str(), "--cnnperf-device 99 asks for")
+
+
+KERAS_CONVERSION = textwrap.dedent(
+    """
+    def test_converts_a_tensor():
+        from pytest_cnnperf.backends.imports import import_keras
+
+        keras = import_keras()
+        variable = keras.Variable([1.0])  # a tf.Variable's __array__ takes no copy keyword
+        assert keras.ops.convert_to_numpy(variable).tolist() == [1.0]
+    """
+)
+
+
+@pytest.mark.parametrize("plugin", ["on", "off"])
+def test_keras_numpy_2_conversion_warning_is_left_out_of_the_output(
+    pytester: pytest.Pytester, plugin: str
+) -> None:
+    # Keras' TensorFlow backend converts a variable with np.array(variable),
+    # which NumPy 2 warns about; without the plugin the warning is in the summary.
+    pytester.makepyfile(test_conversion=KERAS_CONVERSION)
+    options = ["--color=no", "-p", "no:randomly"]
+    if plugin == "off":
+        options += ["-p", "no:cnnperf"]
+    result = pytester.runpytest_subprocess(*options)
+    result.assert_outcomes(passed=1)
+    output = result.stdout.str()
+    if plugin == "on":
+        assert "copy keyword" not in output
+    else:
+        warning = "DeprecationWarning: __array__ implementation doesn't accept a copy keyword"
+        assert warning in output
