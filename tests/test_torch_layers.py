@@ -77,6 +77,12 @@ SCRIPT = textwrap.dedent(
     )
     left = [layer.name for layer in model.layers if "call" in vars(layer)]
     left += [name for name in ("compute_loss", "compute_metrics") if name in vars(model)]
+    left += [
+        name
+        for name in ("apply", "_backend_update_step", "update_step")
+        if name in vars(model.optimizer)
+    ]
+    left += ["update_state"] if "update_state" in vars(model._loss_tracker) else []
     print(json.dumps({
         "profile": profile.to_dict(),
         "trained": int(model.optimizer.iterations.numpy()) - before,
