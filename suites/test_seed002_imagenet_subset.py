@@ -16,16 +16,15 @@ Per-layer timing, the point of seed 002, is on by default (docs/layers.md):
 after a run's timed windows a few more training steps are profiled, a table
 gives each layer's forward, backward and optimizer time and how much of the
 step they explain, and a regression names the layers that grew. The window
-may add 12% of the run's wall time. In the GPU profile a run trains the whole
+may add 8% of the run's wall time. In the GPU profile a run trains the whole
 folder for ten passes of about a hundred steps or more, so by the budget's
 rule the full window fits (not measured on a GPU here). In the CPU profile a
-run is a few steps of 5 to 8 s on two cores: docs/layers.md measured all
-three tests skipped, one step being more than 12% of their four-step runs,
-each printing why and how to force it instead of the table. That was with
-per-epoch timing; timed in windows the runs are longer, so a one-step window
-may now fit (not measured). ``layer_steps=3`` on a test
-(``@pytest.mark.cnnperf(layer_steps=3)``) profiles three steps whatever they
-cost.
+run is a few steps of several seconds on two cores: in one run of the CPU
+profile (docs/layers.md) the AlexNet at batch 64 and VGG-11 were profiled for
+one step each, and the AlexNet at batch 128 printed why it was skipped (a
+10.2 s step, more than 8% of its run) and how to force it. ``layer_steps=3``
+on a test (``@pytest.mark.cnnperf(layer_steps=3)``) profiles three steps
+whatever they cost.
 
 The learning rate follows the linear scaling rule (Goyal et al. 2017): the
 recipe's rate times batch size over the recipe's batch size, so AlexNet
