@@ -27,22 +27,35 @@ The model's own scope is absent (Keras' JAX trainer calls the model's
 ``profiling.Classifier`` reads (``net/conv/...``, ``gradient_tape/net/conv/...``).
 
 An executed instruction is charged to the part its own op name (the fusion's
-root) names. A fusion whose root names nothing covered takes the part of the
-computing instructions fused into it; data-movement instructions
-(``bitcast``, ``copy``, ``broadcast``...) are left out there, since they
-carry the name of the op that produced their operand. When the computing
-instructions of one fusion come from several layers, the layers are merged
-(reported as one line), as on TensorFlow, rather than split by a guess.
+root: the value the kernel produces) names, as XLA's own tools attribute a
+fusion. A fusion whose root names nothing covered takes the part of the
+contractions and reductions fused into it; with none of a layer, it is a
+layout copy or a recomputation for the kernels that read it, and is charged
+like an instruction without a name (below), its fused element-wise
+instructions deciding only where its readers name nothing. Data-movement
+instructions (``bitcast``, ``copy``, ``broadcast``...) fused into a kernel
+are never read for its part, since they carry the name of the op that
+produced their operand.
+When a kernel does the heavy work (a convolution, a matrix product, a
+reduction) of a layer other than its root's, or of several layers, those
+layers are merged (reported as one line), as on TensorFlow, rather than split
+by a guess. Element-wise instructions of other layers do not merge: XLA
+copies cheap element-wise producers into every kernel that reads them
+(ResNet20's block output recomputes the previous block's normalization,
+addition and ReLU instead of reading them), so merging on them joins whole
+stages of a network into one line; they are charged with the kernel to its
+root's layer.
 
 XLA's CPU rewrites drop the metadata of some instructions: the library-call
 fusions (``ynn_fusion``, the weight gradients of convolutions among them)
-and layout copies carry no op name. Such an instruction is charged through
-the data flow, to the parts of the nearest named instructions that consume
-its result (through unnamed ones): to a layer's *backward* when they are all
-that layer's optimizer update (the update reads the gradient, the variable
-and the optimizer's state, and only the gradient is computed in the step),
-otherwise to the first phase of that layer among them (forward, backward);
-several layers are merged; with no named consumer, "other ops".
+and layout copies carry no op name. Such an instruction is charged whole
+through the data flow, to the parts of the nearest named instructions that
+consume its result (through unnamed ones): to a layer's *backward* when they
+are all that layer's optimizer update (the update reads the gradient, the
+variable and the optimizer's state, and only the gradient is computed in the
+step), otherwise to the first layer in model order among them, at its first
+phase (forward, backward); with no named consumer, "other ops". An unnamed
+kernel that does heavy work and is read by several layers merges them.
 
 Only the modules that hold a layer's ops count (the train step), so JAX
 work of other threads during a step (a recipe's augmentation layers in the
@@ -93,6 +106,21 @@ DATA_MOVEMENT = frozenset(
         "tuple",
     }
 )
+#: Fused instructions that do a layer's heavy work: a contraction or a
+#: reduction. Only these join layers; XLA copies cheap element-wise producers
+#: into each kernel that reads them instead of storing their result.
+HEAVY = frozenset(
+    {
+        "convolution",
+        "dot",
+        "reduce",
+        "reduce-window",
+        "select-and-scatter",
+        "scatter",
+        "custom-call",
+        "fft",
+    }
+)
 #: Entry instructions that run no thunk of their own.
 NEVER_RUN = frozenset({"parameter", "constant", "bitcast", "get-tuple-element", "tuple"})
 #: JAX's transformations, as they wrap the first scope of a name stack.
@@ -140,21 +168,24 @@ def _entry(module: Any) -> Any:
     return computations[-1]
 
 
-def _fused_names(module: Any) -> dict[int, list[str]]:
-    """Each computation's op names of computing instructions, through called computations."""
-    computations = {c.id: c for c in module.computations}
-    found: dict[int, list[str]] = {}
+def _fused_names(module: Any) -> dict[int, list[tuple[str, bool]]]:
+    """Each computation's computing instructions, through called computations.
 
-    def gather(computation_id: int, seen: set[int]) -> list[str]:
+    Each as (op name, heavy): whether it is a contraction or a reduction.
+    """
+    computations = {c.id: c for c in module.computations}
+    found: dict[int, list[tuple[str, bool]]] = {}
+
+    def gather(computation_id: int, seen: set[int]) -> list[tuple[str, bool]]:
         if computation_id in found:
             return found[computation_id]
         if computation_id in seen or computation_id not in computations:
             return []
         seen.add(computation_id)
-        names: list[str] = []
+        names: list[tuple[str, bool]] = []
         for instruction in computations[computation_id].instructions:
             if instruction.opcode not in DATA_MOVEMENT and instruction.metadata.op_name:
-                names.append(str(instruction.metadata.op_name))
+                names.append((str(instruction.metadata.op_name), instruction.opcode in HEAVY))
             for called in instruction.called_computation_ids:
                 names.extend(gather(called, seen))
         found[computation_id] = names
@@ -163,6 +194,25 @@ def _fused_names(module: Any) -> dict[int, list[str]]:
     for computation_id in computations:
         gather(computation_id, set())
     return found
+
+
+def _heavy_computations(module: Any) -> set[int]:
+    """The computations that hold a contraction or a reduction, named or not, transitively."""
+    computations = {c.id: c for c in module.computations}
+    heavy: set[int] = set()
+    changed = True
+    while changed:
+        changed = False
+        for computation in module.computations:
+            if computation.id in heavy:
+                continue
+            if any(
+                i.opcode in HEAVY or any(c in heavy for c in i.called_computation_ids)
+                for i in computation.instructions
+            ):
+                heavy.add(computation.id)
+                changed = True
+    return heavy & set(computations)
 
 
 @dataclass(frozen=True)
@@ -187,6 +237,7 @@ def instruction_parts(module: Any, classifier: Classifier) -> ModuleParts:
     model = classifier.scopes.model
     entry = _entry(module)
     fused = _fused_names(module)
+    heavy_computations = _heavy_computations(module)
     instructions = list(entry.instructions)
     by_id = {instruction.id: instruction for instruction in instructions}
     users: dict[str, list[str]] = defaultdict(list)
@@ -200,16 +251,27 @@ def instruction_parts(module: Any, classifier: Classifier) -> ModuleParts:
 
     named: dict[str, Part | None] = {}
     merges: dict[str, tuple[str, ...]] = {}
+    heavy_work: set[str] = set()
+    fallback: dict[str, Part] = {}
     for instruction in instructions:
         own = str(instruction.metadata.op_name)
         part = classify(own) if own else Part(OTHER_OPS)
         inside = [n for called in instruction.called_computation_ids for n in fused.get(called, ())]
-        inner = {classify(name) for name in inside}
-        joined = _layers_of(classifier, inner | {part})
+        heavy = {classify(name) for name, is_heavy in inside if is_heavy}
+        if instruction.opcode in HEAVY or any(
+            c in heavy_computations for c in instruction.called_computation_ids
+        ):
+            heavy_work.add(str(instruction.name))
+        light = {classify(name) for name, is_heavy in inside if not is_heavy}
+        joined = _layers_of(classifier, heavy | {part})
         if len(joined) > 1:
             merges[str(instruction.name)] = joined
-        if not part.covered:
-            part = _joined(classifier, inner)
+        if not part.covered and any(p.is_layer for p in heavy):
+            part = _joined(classifier, heavy)
+        elif not part.covered:
+            # No root name and no heavy work of a layer: a layout copy or a
+            # recomputation for its readers; its own names only if they say nothing.
+            fallback[str(instruction.name)] = _joined(classifier, heavy | light)
         named[str(instruction.name)] = part if part.covered else None
 
     consumed: dict[str, frozenset[Part]] = {}
@@ -237,9 +299,11 @@ def instruction_parts(module: Any, classifier: Classifier) -> ModuleParts:
             continue
         readers = consumers(name, frozenset({name}))
         mapping[name] = _by_consumers(classifier, readers)
+        if not mapping[name].covered and name in fallback:
+            mapping[name] = fallback[name]
         inferred.add(name)
         joined = _layers_of(classifier, readers)
-        if len(joined) > 1 and instruction.opcode not in NEVER_RUN:
+        if len(joined) > 1 and name in heavy_work:
             merges[name] = joined
     return ModuleParts(mapping, merges, frozenset(inferred))
 

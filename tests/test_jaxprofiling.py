@@ -137,7 +137,8 @@ STEP_MODULE = module(
                 operands=["loss_fusion"]),
     instruction("mix_fusion", "", operands=["dense_grad"], called=[13]),
     instruction("layout_copy", "", operands=["mix_fusion"]),
-    instruction("ynn_fusion.6", "", operands=["layout_copy", "pad_fusion"], called=[14]),
+    instruction("pad_copy", "", operands=["data"], called=[18]),
+    instruction("ynn_fusion.6", "", operands=["layout_copy", "pad_copy"], called=[14]),
     instruction("update_fusion", f"{STEP}/adam/cnnperf_update_1/add", operands=["ynn_fusion.6"],
                 called=[15]),
     instruction("kernel_copy", "", opcode="copy", operands=["data"]),
@@ -145,9 +146,11 @@ STEP_MODULE = module(
     instruction("grad_reader", f"{STEP}/transpose(jvp(conv))/mul", operands=["kernel_copy"]),
     instruction("unread", ""),
     instruction("top_add", f"{STEP}/add", operands=["loss_fusion"], called=[16]),
+    instruction("conv_pool_fusion", f"{STEP}/jvp(pool)/reduce_window_max", operands=["data"],
+                called=[17]),
     instruction("output", opcode="tuple", operands=["update_fusion", "unread"]),
     fusions=[
-        # The dense fusion recomputes the pool's max: two layers' work in one kernel.
+        # The dense fusion recomputes the pool's max, an element-wise op of another layer.
         fused(11, instruction("max.1", f"{STEP}/jvp(pool)/max", opcode="maximum"),
               instruction("dot.1", f"{STEP}/jvp(dense)/dot_general", opcode="dot")),
         # The loss recomputes the dense layer's softmax division: one layer and the loss.
@@ -164,6 +167,13 @@ STEP_MODULE = module(
                               opcode="bitcast"),
               instruction("add.9", f"{STEP}/adam/cnnperf_update_1/add", opcode="add")),
         fused(16, instruction("neg.1", f"{STEP}/jvp(compile_loss)/sce/neg", opcode="negate")),
+        # A layout copy that pads again (element-wise) for the conv's weight gradient.
+        fused(18, instruction("pad.2", f"{STEP}/jvp(pad)/pad", opcode="pad")),
+        # The pool's kernel does the conv's convolution: two layers' heavy work.
+        fused(17, instruction("convolution.8", f"{STEP}/jvp(conv)/conv_general_dilated",
+                              opcode="convolution"),
+              instruction("reduce-window.1", f"{STEP}/jvp(pool)/reduce_window_max",
+                          opcode="reduce-window")),
     ],
 )  # fmt: skip
 
@@ -180,6 +190,7 @@ def step_parts() -> jaxprofiling.ModuleParts:
         ("conv.1", Part("conv", FORWARD)),
         ("pool_fusion", Part("pool", FORWARD)),
         ("dense_fusion", Part("dense", FORWARD)),
+        ("conv_pool_fusion", Part("pool", FORWARD)),
         # The root names the loss: the recomputed division does not take it to the layer.
         ("loss_fusion", Part(LOSS_AND_METRICS)),
         ("dense_grad", Part("dense", BACKWARD)),
@@ -188,11 +199,13 @@ def step_parts() -> jaxprofiling.ModuleParts:
         # No name at all, read only by the conv's optimizer update: the conv's gradient.
         ("ynn_fusion.6", Part("conv", BACKWARD)),
         ("layout_copy", Part("conv", BACKWARD)),
+        # No root name and only another layer's element-wise op: its reader decides.
+        ("pad_copy", Part("conv", BACKWARD)),
         ("update_fusion", Part("conv", OPTIMIZER)),
         # A copy of a variable read by the layer's forward and backward ops: forward.
         ("kernel_copy", Part("conv", FORWARD)),
         ("unread", Part(OTHER_OPS)),
-        # The root names no scope; the loss op fused into it does.
+        # The root names no scope and nothing reads it; the loss op fused into it decides.
         ("top_add", Part(LOSS_AND_METRICS)),
     ],
 )
@@ -205,28 +218,35 @@ def test_each_instruction_is_charged_by_its_name_its_fusion_or_its_readers(
 def test_the_instructions_charged_through_their_readers_are_named(
     step_parts: jaxprofiling.ModuleParts,
 ) -> None:
-    assert step_parts.by_readers >= {"ynn_fusion.6", "layout_copy", "kernel_copy", "unread"}
-    assert not step_parts.by_readers & {"conv.1", "mix_fusion", "top_add", "update_fusion"}
+    assert step_parts.by_readers >= {"ynn_fusion.6", "layout_copy", "pad_copy", "unread", "top_add"}
+    assert not step_parts.by_readers & {"conv.1", "mix_fusion", "update_fusion", "loss_fusion"}
 
 
-def test_only_computing_instructions_of_several_layers_merge_them(
+def test_only_heavy_work_of_several_layers_in_one_kernel_merges_them(
     step_parts: jaxprofiling.ModuleParts,
 ) -> None:
-    # dense_fusion computes the pool's max and the dense product; mix_fusion's
-    # bitcast named after the dense gradient merges nothing.
-    assert step_parts.merges == {"dense_fusion": ("pool", "dense")}
+    # conv_pool_fusion convolves for the conv and pools for the pool; dense_fusion's
+    # recomputed element-wise max of the pool and mix_fusion's bitcast named
+    # after the dense gradient merge nothing.
+    assert step_parts.merges == {"conv_pool_fusion": ("conv", "pool")}
 
 
-def test_an_unnamed_instruction_read_by_two_layers_merges_them() -> None:
+def test_unnamed_work_read_by_two_layers_merges_them_and_an_unnamed_copy_does_not() -> None:
     built = module(
         instruction("x", "data[0]", opcode="parameter"),
         instruction("shared_copy", "", opcode="copy", operands=["x"]),
-        instruction("a", f"{STEP}/jvp(conv)/add", operands=["shared_copy"]),
-        instruction("b", f"{STEP}/transpose(jvp(dense))/mul", operands=["shared_copy"]),
+        instruction("shared_conv", "", operands=["x"], called=[21]),
+        instruction("a", f"{STEP}/jvp(conv)/add", operands=["shared_copy", "shared_conv"]),
+        instruction(
+            "b", f"{STEP}/transpose(jvp(dense))/mul", operands=["shared_copy", "shared_conv"]
+        ),
+        fusions=[fused(21, instruction("convolution.3", "", opcode="convolution"))],
     )
     parts = jaxprofiling.instruction_parts(built, Classifier(SCOPES))
+    # Each charged whole to the first layer that reads it, at the first phase.
     assert parts.parts["shared_copy"] == Part("conv", FORWARD)
-    assert parts.merges == {"shared_copy": ("conv", "dense")}
+    assert parts.parts["shared_conv"] == Part("conv", FORWARD)
+    assert parts.merges == {"shared_conv": ("conv", "dense")}
 
 
 def test_a_module_without_computations_is_an_error() -> None:
@@ -302,9 +322,9 @@ def test_a_step_is_swept_over_its_xla_ops_on_every_thread() -> None:
 def test_layers_merge_only_when_the_instruction_that_joins_them_ran() -> None:
     lines = {"python": [step(0, 10)], "tf_XLAEigen/1": [hlo("conv.1", 1, 2)]}
     assert jaxprofiling.attribute(space(lines), SCOPES, MODULES).merged == ()
-    lines["tf_XLAEigen/1"].append(hlo("dense_fusion", 4, 2))
+    lines["tf_XLAEigen/1"].append(hlo("conv_pool_fusion", 4, 2))
     result = jaxprofiling.attribute(space(lines), SCOPES, MODULES)
-    assert result.merged == (("pool", "dense"),)
+    assert result.merged == (("conv", "pool"),)
     profile = layers.build_profile(
         result,
         [layers.LayerInfo(name, "Layer", "-", 0, None) for name in SCOPES.layers],
@@ -314,8 +334,8 @@ def test_layers_merge_only_when_the_instruction_that_joins_them_ran() -> None:
         peak=None,
         peak_source="none",
     )
-    assert [layer.name for layer in profile.layers] == ["pad", "conv", "pool + dense"]
-    assert profile.notes == ("Fused across layers, so reported together: pool + dense.",)
+    assert [layer.name for layer in profile.layers] == ["pad", "conv + pool", "dense"]
+    assert profile.notes == ("Fused across layers, so reported together: conv + pool.",)
 
 
 def test_a_jax_profile_without_step_markers_is_an_error() -> None:
