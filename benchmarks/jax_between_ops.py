@@ -1,6 +1,6 @@
-"""What the "between ops" time of a LeNet-5 step on JAX's CPU runtime is made of.
+"""What the "between ops" time of a step on JAX's CPU runtime is made of.
 
-Method: LeNet-5 at the CPU suite's set-up (MNIST 28x28x1, 8,000 images carved
+Method: LeNet-5 (or ``--model``) at the CPU suite's set-up (MNIST 28x28x1, 8,000 images carved
 from the test split, batch 128, its recipe), compiled and instrumented as
 ``training.fit`` does on JAX, trained one epoch; then ``--steps`` steps run
 under JAX's profiler exactly as ``jaxlayers.profile_window`` runs its
@@ -12,7 +12,11 @@ its ``ThreadpoolListener::StartRegion`` (a thread starting it) by their
 producer and consumer ids. Reported per step: the instants inside the step
 when no op ran, and how much of them a queued task was waiting for a thread.
 
-Usage: PYTHONPATH=. python benchmarks/jax_between_ops.py [--steps 10]
+Also reported: how much of the ops' own time is charged through the data
+flow (instructions without an op name, ``ModuleParts.by_readers``), and the
+model's op count in each step.
+
+Usage: PYTHONPATH=. python benchmarks/jax_between_ops.py [--model lenet5] [--steps 10]
            [--data-dir ../shared/datasets]
 """
 
@@ -119,6 +123,7 @@ def by_readers_time(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="lenet5")
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--data-dir", default=str(REPO_ROOT / ".." / "shared" / "datasets"))
     args = parser.parse_args()
@@ -137,8 +142,8 @@ def main() -> None:
 
     ds = load("mnist", data_dir=args.data_dir, split="test", train_size=8000, test_size=2000)
     keras.utils.set_random_seed(0)
-    plan = recipe("lenet5")
-    model = build("lenet5", input_shape=(28, 28, 1), num_classes=10)
+    plan = recipe(args.model)
+    model = build(args.model, input_shape=(28, 28, 1), num_classes=10)
     model.compile(
         optimizer=plan.make_optimizer(plan.learning_rate),
         loss=plan.make_loss(),
@@ -148,7 +153,9 @@ def main() -> None:
     prepared = prepare(ds, input_shape=(28, 28, 1), input_scale=plan.input_scale)
     train = backend.inputs.training(
         prepared.x_train, prepared.y_train, batch_size=BATCH, seed=0,
-        augmentation_layers=None, steps=None,
+        augmentation_layers=None,
+        # The suites' step cap for the heavy networks, as in layer_coverage.py.
+        steps=None if args.model.startswith("lenet") else 4,
     )  # fmt: skip
     with backend.devices.scope(placement.device_name):
         model.fit(train, epochs=1, verbose=0)
