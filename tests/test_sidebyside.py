@@ -672,11 +672,13 @@ def test_tensorflow_and_jax_side_by_side_table_and_combined_results(
             "*cnnperf backends side by side*",
             "*test*backend*ms/step*images/s*vs tensorflow*accuracy*steps*verdict*per-layer*",
             f"*{node}*tensorflow*reference*new*3 layers*",
-            "*jax*x (*-*)*(*pt)*new*not measured*",
+            # Both measured the layers: their times side by side follow the table.
+            "*jax*x (*-*)*(*pt)*new*3 layers*",
             "vs tensorflow: median seconds per training step over tensorflow's, with a 90% "
             "bootstrap interval over the timed windows of both runs.*",
-            "Per-layer times not measured on jax: Per-layer times are measured on the "
-            "TensorFlow backend only.*",
+            f"{node}: time per layer by backend*",
+            "*layer*tensorflow ms*jax ms*vs tensorflow*",
+            "*conv*x*",
             "tensorflow: 1 passed in * (exit status 0)",
             "jax: 1 passed in * (exit status 0)",
             f"cnnperf results of every backend's run written to {pytester.path / 'both.json'}",
@@ -705,7 +707,11 @@ def test_tensorflow_and_jax_side_by_side_table_and_combined_results(
     assert ratio["ratio"] == pytest.approx(
         jax_row["result"]["step_seconds_median"] / tf_row["result"]["step_seconds_median"]
     )
-    assert tf_row["result"]["layers_measured"] and not jax_row["result"]["layers_measured"]
+    assert tf_row["result"]["layers_measured"] and jax_row["result"]["layers_measured"]
+    # Layers matched by name, each with its time on both backends.
+    assert [d["layer"] for d in jax_row["layers"]] == ["conv", "flatten", "head"]
+    conv = jax_row["layers"][0]
+    assert conv["reference_seconds"] > 0 and conv["seconds"] > 0
     # --cnnperf-update-baselines passed through: each backend accepted into its own file.
     stored = sorted(path.name for path in (pytester.path / "baselines").glob("*.json"))
     assert len(stored) == 2 and stored[0].endswith("-jax.json") is not stored[1].endswith(
