@@ -144,6 +144,16 @@ def _profiler(jax: Any, logdir: str) -> Iterator[None]:
         jax.profiler.stop_trace()
 
 
+def cpu_peak(jax: Any, dtype: str) -> float:
+    """XLA's best FLOP/s of a jitted matrix product in ``dtype`` on this CPU (``measured_peak``)."""
+    size = layers.PEAK_MATMUL_SIZE
+    cpu = jax.devices("cpu")[0]
+    a = jax.device_put(jax.random.uniform(jax.random.key(0), (size, size), dtype=dtype), cpu)
+    b = jax.device_put(jax.random.uniform(jax.random.key(1), (size, size), dtype=dtype), cpu)
+    product = jax.jit(jax.numpy.matmul)
+    return layers.measured_peak("jax", dtype, lambda: product(a, b).block_until_ready())
+
+
 def _hlo_module(data: bytes) -> Any:
     from tensorflow.compiler.xla.service import hlo_pb2
 
@@ -170,7 +180,7 @@ def profile_window(
     if "gpu" in device.lower():
         return LayerProfile.skipped(NO_GPU_LAYERS)
     from pytest_cnnperf.backends import keras_device_scope
-    from pytest_cnnperf.backends.imports import import_keras, import_tensorflow
+    from pytest_cnnperf.backends.imports import import_keras
     from pytest_cnnperf.backends.jax import import_jax
 
     jax = import_jax()
@@ -209,7 +219,7 @@ def profile_window(
         batches.close()
         shutil.rmtree(logdir, ignore_errors=True)
     dtype = str(keras.config.dtype_policy().compute_dtype)
-    peak = layers.cpu_peak(import_tensorflow(), dtype)
+    peak = cpu_peak(jax, dtype)
     return layers.build_profile(
         attribution,
         layers.inventory(keras_model, batch_size),
@@ -220,8 +230,5 @@ def profile_window(
         window_seconds=time.perf_counter() - started,
         warmup_steps=size.warmup,
         peak=peak,
-        peak_source=(
-            f"best {dtype} {layers.PEAK_MATMUL_SIZE}x{layers.PEAK_MATMUL_SIZE} matrix product "
-            "measured on this CPU"
-        ),
+        peak_source=layers.cpu_peak_source(dtype),
     )

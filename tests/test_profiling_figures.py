@@ -304,3 +304,20 @@ def test_a_narrow_terminal_gets_a_table_without_type_and_rates() -> None:
         "GFLOP/s",
     ]
     assert compact_shape("(None, 32, 32, 16)") == "32x32x16" and compact_shape("-") == "-"
+
+
+def test_a_cpu_peak_is_measured_once_per_backend_and_dtype(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(layers, "_CPU_PEAKS", {})
+    calls: list[str] = []
+    rate = layers.measured_peak("jax", "float32", lambda: calls.append("jax"))
+    assert calls == ["jax"] * (1 + layers.PEAK_REPEATS)  # one untimed, then the timed ones
+    assert rate > 0
+    assert layers.measured_peak("jax", "float32", lambda: calls.append("again")) == rate
+    layers.measured_peak("torch", "float32", lambda: calls.append("torch"))
+    assert calls.count("again") == 0
+    assert calls.count("torch") == 1 + layers.PEAK_REPEATS
+    assert layers.cpu_peak_source("float32") == (
+        "best float32 1024x1024 matrix product measured on this CPU"
+    )

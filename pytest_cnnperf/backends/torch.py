@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import math
 import os
 import statistics
 import time
@@ -381,36 +380,24 @@ def events_of(results: Any) -> list[TorchEvent]:
     return found
 
 
-_CPU_PEAKS: dict[str, float] = {}
-
-
 def cpu_peak(dtype: str) -> float:
-    """The best FLOP/s of a 1024x1024 ``torch.mm`` in ``dtype`` on this CPU, once per process."""
-    if dtype not in _CPU_PEAKS:
-        from pytest_cnnperf.layers import PEAK_MATMUL_SIZE, PEAK_REPEATS
+    """``torch.mm``'s best FLOP/s in ``dtype`` on this CPU (``layers.measured_peak``)."""
+    from pytest_cnnperf.layers import PEAK_MATMUL_SIZE, measured_peak
 
-        torch = import_torch()
-        size = PEAK_MATMUL_SIZE
-        kind = getattr(torch, dtype)
-        a = torch.rand((size, size), dtype=kind)
-        b = torch.rand((size, size), dtype=kind)
-        torch.mm(a, b)
-        best = math.inf
-        for _ in range(PEAK_REPEATS):
-            started = time.perf_counter()
-            torch.mm(a, b)
-            best = min(best, time.perf_counter() - started)
-        _CPU_PEAKS[dtype] = 2.0 * size**3 / best
-    return _CPU_PEAKS[dtype]
+    torch = import_torch()
+    size = PEAK_MATMUL_SIZE
+    kind = getattr(torch, dtype)
+    a = torch.rand((size, size), dtype=kind)
+    b = torch.rand((size, size), dtype=kind)
+    return measured_peak("torch", dtype, lambda: torch.mm(a, b))
 
 
 def _peak(device: str, dtype: str) -> tuple[float | None, str]:
-    from pytest_cnnperf.layers import PEAK_MATMUL_SIZE, gpu_peak
+    from pytest_cnnperf.layers import cpu_peak_source, gpu_peak
 
     torch = import_torch()
     if not device.startswith("cuda"):
-        size = f"{PEAK_MATMUL_SIZE}x{PEAK_MATMUL_SIZE}"
-        return cpu_peak(dtype), f"best {dtype} {size} matrix product measured on this CPU"
+        return cpu_peak(dtype), cpu_peak_source(dtype)
     index = int(device.rsplit(":", 1)[-1]) if ":" in device else 0
     name = str(torch.cuda.get_device_name(index))
     return gpu_peak(name, dtype, bool(torch.backends.cuda.matmul.allow_tf32))
