@@ -476,8 +476,18 @@ def _layers_cell(result: BackendResult | None) -> str:
     return f"{len(result.layer_seconds)} layers"
 
 
-def side_by_side_table(rows: Sequence[SideBySideRow], order: Sequence[str]) -> Table:
-    """One line per test and backend: step time, its ratio to the reference, accuracy."""
+#: Below this many columns the side-by-side table leaves out images/s (it is in the JSON).
+NARROW_COLUMNS = 100
+
+
+def side_by_side_table(
+    rows: Sequence[SideBySideRow], order: Sequence[str], *, width: int = 200
+) -> Table:
+    """One test's lines, one per backend: step time, its ratio to the reference, accuracy.
+
+    The test's node id is printed above the table (``render_side_by_side``),
+    not in a column, so that it stays whole at any width.
+    """
     from rich import box
     from rich.table import Table
     from rich.text import Text
@@ -485,33 +495,32 @@ def side_by_side_table(rows: Sequence[SideBySideRow], order: Sequence[str]) -> T
     from pytest_cnnperf.report import VERDICT_STYLES, format_rate
 
     reference = order[0]
-    table = Table(title="cnnperf backends side by side", title_justify="left", box=box.SIMPLE_HEAD)
-    table.add_column("test", overflow="fold")
+    wide = width >= NARROW_COLUMNS
+    table = Table(box=box.SIMPLE_HEAD)
     table.add_column("backend")
     table.add_column("ms/step", justify="right")
-    table.add_column("images/s", justify="right")
-    table.add_column(f"vs {reference}", justify="right")
-    table.add_column("accuracy", justify="right")
+    if wide:
+        table.add_column("images/s", justify="right")
+    # Narrow, an interval wraps inside its cell rather than losing its end.
+    table.add_column(f"vs {reference}", justify="right", overflow="fold", min_width=11)
+    table.add_column("accuracy", justify="right", overflow="fold")
     table.add_column("steps", justify="right")
     table.add_column("verdict")
     table.add_column("per-layer")
-    for index, row in enumerate(rows):
+    for row in rows:
         result = row.result
         step = None if result is None else result.step_seconds_median
         verdict = "no result" if result is None else (result.verdict or "-")
-        last_of_test = index + 1 == len(rows) or rows[index + 1].node_id != row.node_id
+        rate = [format_rate(None if result is None else result.images_per_second)] if wide else []
         table.add_row(
-            # Node ids hold brackets, which rich would read as markup: Text, not str.
-            Text(row.node_id if index == 0 or rows[index - 1].node_id != row.node_id else ""),
             row.backend,
             "-" if step is None else f"{step * 1000:.3g}",
-            format_rate(None if result is None else result.images_per_second),
+            *rate,
             _ratio_cell(row),
             _accuracy_cell(row),
             "-" if result is None or result.steps_trained is None else str(result.steps_trained),
             Text(verdict, style=VERDICT_STYLES.get(verdict, "")),
             _layers_cell(result),
-            end_section=last_of_test,
         )
     return table
 
@@ -587,11 +596,21 @@ def render_side_by_side(
     from pytest_cnnperf.report import text_console
 
     buffer, console = text_console(width=width, color=color)
-    console.print(side_by_side_table(rows, order))
+    console.print(Text("cnnperf backends side by side", style="bold"))
+    tests = {
+        node_id: [row for row in rows if row.node_id == node_id]
+        for node_id in dict.fromkeys(row.node_id for row in rows)
+    }
+    for node_id, lines in tests.items():
+        # Node ids hold brackets, which rich would read as markup: Text, not str;
+        # a line of its own, so that it stays whole at any width.
+        console.print()
+        console.print(Text(node_id), soft_wrap=True)
+        console.print(side_by_side_table(lines, order, width=width))
     for line in table_notes(rows, order):
         console.print(Text(line), soft_wrap=True)
-    for node_id in dict.fromkeys(row.node_id for row in rows):
-        layers = layer_comparison_table([row for row in rows if row.node_id == node_id], order[0])
+    for node_id, lines in tests.items():
+        layers = layer_comparison_table(lines, order[0])
         if layers is not None:
             # A title would be wrapped to the table's width; a node id must stay whole.
             console.print(

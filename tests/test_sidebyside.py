@@ -274,9 +274,10 @@ def test_the_table_has_one_line_per_test_and_backend_and_says_what_was_not_measu
     text = render_side_by_side(rows, ("tensorflow", "jax"), color=False, width=200)
     lines = [line.rstrip() for line in text.splitlines()]
     assert lines[0].strip() == "cnnperf backends side by side"
+    # The node id is a line of its own above its test's table, whole at any width.
     header = next(line for line in lines if "backend" in line and "ms/step" in line)
+    assert lines.index(header) > lines.index(NODE)
     assert header.split() == [
-        "test",
         "backend",
         "ms/step",
         "images/s",
@@ -287,8 +288,8 @@ def test_the_table_has_one_line_per_test_and_backend_and_says_what_was_not_measu
         "verdict",
         "per-layer",
     ]
-    tf_line = next(line for line in lines if " tensorflow " in line and NODE in line)
-    assert tf_line.split()[1:] == [
+    tf_line = next(line for line in lines if line.split()[:1] == ["tensorflow"])
+    assert tf_line.split() == [
         *("tensorflow", "10", "3,200", "reference", "0.9000", "66", "new", "3", "layers")
     ]
     jax_line = next(line for line in lines if line.split()[:1] == ["jax"])
@@ -305,6 +306,21 @@ def test_the_table_has_one_line_per_test_and_backend_and_says_what_was_not_measu
     assert f"Per-layer times not measured on jax: {NO_LAYERS}" in lines
     # Only TensorFlow measured layers: no per-layer comparison table.
     assert "time per layer by backend" not in text
+
+
+def test_at_80_columns_the_node_id_stays_whole_and_images_per_second_is_left_out() -> None:
+    # A CI log is 80 columns wide: the node id must not fold into the table.
+    rows = compare_backends({"tensorflow": [TF], "jax": [JAX]}, ("tensorflow", "jax"))
+    text = render_side_by_side(rows, ("tensorflow", "jax"), color=False, width=80)
+    lines = [line.rstrip() for line in text.splitlines()]
+    assert NODE in lines
+    header = next(i for i, line in enumerate(lines) if line.split()[:2] == ["backend", "ms/step"])
+    assert header > lines.index(NODE)
+    assert "images/s" not in text and "…" not in text  # nothing cut off
+    table = [line for line in lines if line.startswith("  ") or line.startswith(" ─")]
+    assert table and max(len(line) for line in table) <= 80  # notes are soft-wrapped lines
+    wide = render_side_by_side(rows, ("tensorflow", "jax"), color=False, width=100)
+    assert "images/s" in wide
 
 
 def test_a_per_layer_table_where_two_backends_measured_layers() -> None:
@@ -589,7 +605,7 @@ def test_a_backend_whose_framework_cannot_be_imported_is_surfaced_from_its_run(
         ]
     result.stdout.fnmatch_lines([*lines, "The jax and torch runs failed, so this session fails."])
     result.stdout.fnmatch_lines(
-        [f"*{node}*jax*failed*", "*torch*failed*", "*= 2 backend runs failed in *"]
+        [node, "*jax*failed*", "*torch*failed*", "*= 2 backend runs failed in *"]
     )
 
 
@@ -670,8 +686,9 @@ def test_tensorflow_and_jax_side_by_side_table_and_combined_results(
         [
             "*= cnnperf backends =*",
             "*cnnperf backends side by side*",
-            "*test*backend*ms/step*images/s*vs tensorflow*accuracy*steps*verdict*per-layer*",
-            f"*{node}*tensorflow*reference*new*3 layers*",
+            node,
+            "*backend*ms/step*images/s*vs tensorflow*accuracy*steps*verdict*per-layer*",
+            "*tensorflow*reference*new*3 layers*",
             # Both measured the layers: their times side by side follow the table.
             "*jax*x (*-*)*(*pt)*new*3 layers*",
             "vs tensorflow: median seconds per training step over tensorflow's, with a 90% "
