@@ -26,7 +26,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import shutil
-import statistics
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -219,16 +218,13 @@ def profile_window(
         batches.close()
         shutil.rmtree(logdir, ignore_errors=True)
     dtype = str(keras.config.dtype_policy().compute_dtype)
-    peak = cpu_peak(jax, dtype)
-    return layers.build_profile(
+    return layers.window_profile(
         attribution,
-        layers.inventory(keras_model, batch_size),
-        unprofiled_step_seconds=statistics.median(reference)
-        if reference
-        else unprofiled_step_seconds,
-        reference_steps=len(reference),
-        window_seconds=time.perf_counter() - started,
-        warmup_steps=size.warmup,
-        peak=peak,
-        peak_source=layers.cpu_peak_source(dtype),
+        keras_model,
+        batch_size=batch_size,
+        size=size,
+        reference=reference,
+        unprofiled_step_seconds=unprofiled_step_seconds,
+        started=started,
+        peak=(cpu_peak(jax, dtype), layers.cpu_peak_source(dtype)),
     )

@@ -505,6 +505,38 @@ def profile_window(
         shutil.rmtree(logdir, ignore_errors=True)
     dtype = str(keras.config.dtype_policy().compute_dtype)
     peak, peak_source = _peak(tf, device, dtype)
+    return window_profile(
+        attribution,
+        keras_model,
+        batch_size=batch_size,
+        size=size,
+        reference=reference,
+        unprofiled_step_seconds=unprofiled_step_seconds,
+        started=started,
+        peak=(peak, peak_source),
+    )
+
+
+def window_profile(
+    attribution: profiling.Attribution,
+    keras_model: keras.Model,
+    *,
+    batch_size: int,
+    size: WindowSize,
+    reference: Sequence[float],
+    unprofiled_step_seconds: float | None,
+    started: float,
+    peak: tuple[float | None, str],
+) -> LayerProfile:
+    """The ``LayerProfile`` of a finished window, on any backend.
+
+    Args:
+        reference: the seconds of its unprofiled reference steps; without
+            any, the profiled step is set against ``unprofiled_step_seconds``
+            (the timed windows' median step).
+        started: ``time.perf_counter()`` when the window began.
+        peak: the peak FLOP/s and where it comes from.
+    """
     return build_profile(
         attribution,
         inventory(keras_model, batch_size),
@@ -514,8 +546,8 @@ def profile_window(
         reference_steps=len(reference),
         window_seconds=time.perf_counter() - started,
         warmup_steps=size.warmup,
-        peak=peak,
-        peak_source=peak_source,
+        peak=peak[0],
+        peak_source=peak[1],
     )
 
 

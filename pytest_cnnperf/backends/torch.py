@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import statistics
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -466,18 +465,15 @@ def profile_window(
     finally:
         keras_model.eval()
     dtype = str(keras.config.dtype_policy().compute_dtype)
-    peak, peak_source = _peak(device, dtype)
-    return layers.build_profile(
+    return layers.window_profile(
         attribution,
-        layers.inventory(keras_model, batch_size),
-        unprofiled_step_seconds=statistics.median(reference)
-        if reference
-        else unprofiled_step_seconds,
-        reference_steps=len(reference),
-        window_seconds=time.perf_counter() - started,
-        warmup_steps=size.warmup,
-        peak=peak,
-        peak_source=peak_source,
+        keras_model,
+        batch_size=batch_size,
+        size=size,
+        reference=reference,
+        unprofiled_step_seconds=unprofiled_step_seconds,
+        started=started,
+        peak=_peak(device, dtype),
     )
 
 
