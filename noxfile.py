@@ -42,8 +42,10 @@ def backends(session: nox.Session) -> None:
     session.run(
         "pytest",
         "tests/test_acceptance_backends.py",
+        "tests/test_acceptance_jax_layers.py",
         "tests/test_backends_zoo.py",
         "tests/test_sidebyside.py",
+        "tests/test_torch_layers.py",
         "-m",
         "backend_zoo or not backend_zoo",
         "-n",
