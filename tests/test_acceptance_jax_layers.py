@@ -127,6 +127,17 @@ WINDOW = textwrap.dedent(
     print("evaluates", sorted(model.evaluate(train, verbose=0, return_dict=True)))
     print("instrumented", "update_step" in vars(model.optimizer),
           "compute_metrics" in vars(model))
+    # Another profiling session holds JAX's profiler: the window says so.
+    import tempfile
+    import jax
+    jax.profiler.start_trace(tempfile.mkdtemp())
+    busy = backend.profiler.profile_window(
+        model, train, batch_size=16, full_batches=True, device=placement.device_name,
+        size=layers.WindowSize(0, 0, 1), unprofiled_step_seconds=None,
+        sync=backend.devices.synchronize,
+    )
+    jax.profiler.stop_trace()
+    print("busy", busy.profiled, busy.notes)
     """
 )
 
@@ -145,3 +156,5 @@ def test_the_window_trains_the_model_and_gives_its_state_back() -> None:
     assert "trained 6 True" in lines
     assert "evaluates ['accuracy', 'loss']" in lines
     assert "instrumented False False" in lines
+    busy = next(line for line in lines if line.startswith("busy "))
+    assert busy.startswith("busy False (\"Per-layer timing failed: JAX's profiler did not start (")
