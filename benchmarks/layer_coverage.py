@@ -277,7 +277,9 @@ def measure(name: str, ds: Any, rounds: int, steps: int) -> dict[str, Any]:
     full = train.filter(lambda x, *_: tf.shape(x)[0] == BATCH).repeat()
     iterator = iter(full)
     unprofiled_window(model, iterator, 2)  # the new iterator's first batches
-    ratios, coverage, fixed = [], [], []
+    ratios: list[float] = []
+    coverage: list[float] = []
+    fixed: list[float] = []
     profiles: list[LayerProfile] = []
     for index in range(rounds):
         order = ("plain", "profiled") if index % 2 == 0 else ("profiled", "plain")
