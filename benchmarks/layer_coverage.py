@@ -48,9 +48,11 @@ Usage: python benchmarks/layer_coverage.py [--backend tensorflow|jax|torch]
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -97,8 +99,20 @@ def jax_unprofiled_window(model: Any, train: Any, steps: int) -> list[float]:
     return times
 
 
-def measure_jax(name: str, ds: Any, rounds: int, steps: int) -> dict[str, Any]:
-    """``measure`` on the JAX backend (see the module docstring)."""
+def measure_host(
+    name: str,
+    ds: Any,
+    rounds: int,
+    steps: int,
+    unprofiled: Callable[[Any, Any, int], list[float]],
+    warmup: int,
+) -> dict[str, Any]:
+    """``measure`` on JAX or PyTorch (see the module docstring): their host-array pipeline.
+
+    ``unprofiled`` times a window of plain steps; ``warmup`` is the profiled
+    window's untimed first steps (PyTorch's window starts its own prefetch
+    thread, so its first step is left out, as the unprofiled window's is).
+    """
     keras = import_keras()
     from pytest_cnnperf.models import build, recipe
 
@@ -125,43 +139,24 @@ def measure_jax(name: str, ds: Any, rounds: int, steps: int) -> dict[str, Any]:
             steps=SUITE_STEPS[name],
         )
         model.fit(train, epochs=1, verbose=0)
-        jax_unprofiled_window(model, train, 2)  # a new window's first batches
-        ratios: list[float] = []
-        coverage: list[float] = []
-        fixed: list[float] = []
-        profiles: list[LayerProfile] = []
-        for index in range(rounds):
-            order = ("plain", "profiled") if index % 2 == 0 else ("profiled", "plain")
-            for kind in order:
-                if kind == "plain":
-                    plain = jax_unprofiled_window(model, train, steps)
-                else:
-                    profile = backend.profiler.profile_window(
-                        model,
-                        train,
-                        batch_size=BATCH,
-                        full_batches=True,
-                        device=placement.device_name,
-                        size=layers.WindowSize(0, 0, steps),
-                        unprofiled_step_seconds=None,
-                        sync=backend.devices.synchronize,
-                    )
-                    if not profile.profiled:
-                        raise SystemExit(f"{name}: {' '.join(profile.notes)}")
-                    profiles.append(profile)
-            ratios.append(profile.step_median / statistics.median(plain))
-            coverage.extend(profile.coverage_samples)
-            fixed.append(profile.window_seconds - sum(profile.step_seconds))
-    return {
-        "model": name,
-        "params": model.count_params(),
-        "steps": steps,
-        "rounds": rounds,
-        "coverage": coverage,
-        "ratios": ratios,
-        "fixed": fixed,
-        "profiles": profiles,
-    }
+        unprofiled(model, train, 2)  # a new window's first batches
+        return alternate(
+            name,
+            model,
+            rounds,
+            steps,
+            plain=lambda: unprofiled(model, train, steps),
+            profiled=lambda: backend.profiler.profile_window(
+                model,
+                train,
+                batch_size=BATCH,
+                full_batches=True,
+                device=placement.device_name,
+                size=layers.WindowSize(warmup, 0, steps),
+                unprofiled_step_seconds=None,
+                sync=backend.devices.synchronize,
+            ),
+        )
 
 
 def torch_unprofiled_window(model: Any, train: Any, steps: int) -> list[float]:
@@ -188,73 +183,6 @@ def torch_unprofiled_window(model: Any, train: Any, steps: int) -> list[float]:
     return times
 
 
-def measure_torch(name: str, ds: Any, rounds: int, steps: int) -> dict[str, Any]:
-    """``measure`` on the PyTorch backend (see the module docstring)."""
-    keras = import_keras()
-    from pytest_cnnperf.models import build, recipe
-
-    backend = backends.current()
-    placement = backend.devices.pin(gpu=False, requested=None, worker_id=None)
-    keras.utils.set_random_seed(0)
-    plan = recipe(name)
-    with backend.devices.scope(placement.device_name):
-        model = build(name, input_shape=(28, 28, 1), num_classes=10)
-        model.compile(
-            optimizer=plan.make_optimizer(plan.learning_rate),
-            loss=plan.make_loss(),
-            metrics=["accuracy"],
-            jit_compile=backend.numerics.jit(False),
-        )
-        backend.profiler.instrument(model)
-        prepared = prepare(ds, input_shape=(28, 28, 1), input_scale=plan.input_scale)
-        train = backend.inputs.training(
-            prepared.x_train,
-            prepared.y_train,
-            batch_size=BATCH,
-            seed=0,
-            augmentation_layers=None,
-            steps=SUITE_STEPS[name],
-        )
-        model.fit(train, epochs=1, verbose=0)
-        torch_unprofiled_window(model, train, 2)  # a new window's first batches
-        ratios: list[float] = []
-        coverage: list[float] = []
-        fixed: list[float] = []
-        profiles: list[LayerProfile] = []
-        for index in range(rounds):
-            order = ("plain", "profiled") if index % 2 == 0 else ("profiled", "plain")
-            for kind in order:
-                if kind == "plain":
-                    plain = torch_unprofiled_window(model, train, steps)
-                else:
-                    profile = backend.profiler.profile_window(
-                        model,
-                        train,
-                        batch_size=BATCH,
-                        full_batches=True,
-                        device=placement.device_name,
-                        size=layers.WindowSize(1, 0, steps),
-                        unprofiled_step_seconds=None,
-                        sync=backend.devices.synchronize,
-                    )
-                    if not profile.profiled:
-                        raise SystemExit(f"{name}: {' '.join(profile.notes)}")
-                    profiles.append(profile)
-            ratios.append(profile.step_median / statistics.median(plain))
-            coverage.extend(profile.coverage_samples)
-            fixed.append(profile.window_seconds - sum(profile.step_seconds))
-    return {
-        "model": name,
-        "params": model.count_params(),
-        "steps": steps,
-        "rounds": rounds,
-        "coverage": coverage,
-        "ratios": ratios,
-        "fixed": fixed,
-        "profiles": profiles,
-    }
-
-
 def measure(name: str, ds: Any, rounds: int, steps: int) -> dict[str, Any]:
     keras = import_keras()
     tf = import_tensorflow()
@@ -277,6 +205,35 @@ def measure(name: str, ds: Any, rounds: int, steps: int) -> dict[str, Any]:
     full = train.filter(lambda x, *_: tf.shape(x)[0] == BATCH).repeat()
     iterator = iter(full)
     unprofiled_window(model, iterator, 2)  # the new iterator's first batches
+    return alternate(
+        name,
+        model,
+        rounds,
+        steps,
+        plain=lambda: unprofiled_window(model, iterator, steps),
+        profiled=lambda: layers.profile_window(
+            model,
+            train,
+            batch_size=BATCH,
+            full_batches=True,
+            device="/CPU:0",
+            size=layers.WindowSize(0, 0, steps),
+            unprofiled_step_seconds=None,
+            sync=tf.test.experimental.sync_devices,
+        ),
+    )
+
+
+def alternate(
+    name: str,
+    model: Any,
+    rounds: int,
+    steps: int,
+    *,
+    plain: Callable[[], list[float]],
+    profiled: Callable[[], LayerProfile],
+) -> dict[str, Any]:
+    """``rounds`` rounds of an unprofiled and a profiled window, the order flipping each round."""
     ratios: list[float] = []
     coverage: list[float] = []
     fixed: list[float] = []
@@ -285,22 +242,13 @@ def measure(name: str, ds: Any, rounds: int, steps: int) -> dict[str, Any]:
         order = ("plain", "profiled") if index % 2 == 0 else ("profiled", "plain")
         for kind in order:
             if kind == "plain":
-                plain = unprofiled_window(model, iterator, steps)
+                plain_steps = plain()
             else:
-                profile = layers.profile_window(
-                    model,
-                    train,
-                    batch_size=BATCH,
-                    full_batches=True,
-                    device="/CPU:0",
-                    size=layers.WindowSize(0, 0, steps),
-                    unprofiled_step_seconds=None,
-                    sync=tf.test.experimental.sync_devices,
-                )
+                profile = profiled()
                 if not profile.profiled:
                     raise SystemExit(f"{name}: {' '.join(profile.notes)}")
                 profiles.append(profile)
-        ratios.append(profile.step_median / statistics.median(plain))
+        ratios.append(profile.step_median / statistics.median(plain_steps))
         coverage.extend(profile.coverage_samples)
         fixed.append(profile.window_seconds - sum(profile.step_seconds))
     return {
@@ -362,7 +310,12 @@ def main() -> None:
     args = parser.parse_args()
     # Before Keras is imported: a process has one backend.
     backends.select(args.backend, "--backend")
-    run = {"tensorflow": measure, "jax": measure_jax, "torch": measure_torch}[args.backend]
+    runs: dict[str, Callable[[str, Any, int, int], dict[str, Any]]] = {
+        "tensorflow": measure,
+        "jax": functools.partial(measure_host, unprofiled=jax_unprofiled_window, warmup=0),
+        "torch": functools.partial(measure_host, unprofiled=torch_unprofiled_window, warmup=1),
+    }
+    run = runs[args.backend]
     print(f"backend: {args.backend}; load average at start: {os.getloadavg()}")
     ds = load("mnist", data_dir=args.data_dir, split="test", train_size=8000, test_size=2000)
     print(f"data: {ds.source} {ds.name}, {len(ds.x_train)} training images ({ds.origin})")
