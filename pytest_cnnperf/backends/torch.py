@@ -180,23 +180,8 @@ class TorchProfiler:
     def remove_instrumentation(self, keras_model: Any) -> None:
         return None
 
-    def profile_window(
-        self,
-        keras_model: Any,
-        pipeline: Any,
-        *,
-        batch_size: int,
-        full_batches: bool,
-        device: str,
-        size: WindowSize,
-        unprofiled_step_seconds: float | None,
-        sync: Callable[[], None],
-    ) -> LayerProfile:
-        return profile_window(
-            keras_model, pipeline, batch_size=batch_size, full_batches=full_batches,
-            device=device, size=size, unprofiled_step_seconds=unprofiled_step_seconds,
-            sync=sync,
-        )  # fmt: skip
+    def profile_window(self, keras_model: Any, pipeline: Any, **window: Any) -> LayerProfile:
+        return profile_window(keras_model, pipeline, **window)
 
 
 #: Why a model compiled with ``torch.compile`` has no per-layer table.
