@@ -442,7 +442,7 @@ def check_timing_sync(tf: Any) -> Check:
             tf_backend.synchronize(tf)
             window = time.perf_counter() - started
     del out
-    span = _device_span_seconds(layers._read_space(logdir))
+    span = _device_span_seconds(layers.read_space(logdir))
     if span is None:
         return Check("timing_sync", "fail", "the profiler recorded no kernel on GPU 0")
     share = span / window

@@ -208,7 +208,7 @@ def profile_window(
                     with jax.profiler.TraceAnnotation(profiling.STEP_MARKER, step_num=step):
                         state.step(train_function, batches)
                         sync()
-        space = layers._read_space(logdir)
+        space = layers.read_space(logdir)
         modules = jaxprofiling.hlo_modules(space, _hlo_module)
         attribution = jaxprofiling.attribute(space, scopes, modules)
     except profiling.ProfileError as error:

@@ -399,7 +399,7 @@ def _peak(tf: Any, device: str, dtype: str) -> tuple[float | None, str]:
 # --------------------------------------------------------------------------- the window
 
 
-def _read_space(logdir: str) -> Any:
+def read_space(logdir: str) -> Any:
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
     files = sorted(glob.glob(f"{logdir}/plugins/profile/*/*.xplane.pb"))
@@ -497,7 +497,7 @@ def profile_window(
                 # returned, presumably; not verified).
                 train_function(iterator)
                 sync()
-        space = _read_space(logdir)
+        space = read_space(logdir)
         attribution = profiling.attribute(space, scopes, hlo_ops=_hlo_ops(space))
     except (profiling.ProfileError, tf.errors.OpError, StopIteration) as error:
         return LayerProfile.skipped(f"Per-layer timing failed: {error}")
