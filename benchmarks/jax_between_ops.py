@@ -128,7 +128,7 @@ def main() -> None:
     parser.add_argument("--data-dir", default=str(REPO_ROOT / ".." / "shared" / "datasets"))
     args = parser.parse_args()
     backends.select("jax", "this script")
-    from pytest_cnnperf import jaxlayers, jaxprofiling
+    from pytest_cnnperf import hlotext, jaxlayers, jaxprofiling
     from pytest_cnnperf.backends.imports import import_keras
     from pytest_cnnperf.datasets import load, prepare
     from pytest_cnnperf.models import build, recipe
@@ -171,16 +171,18 @@ def main() -> None:
                         state.step(model.train_function, batches)
                         backend.devices.synchronize()
             (path,) = glob.glob(f"{logdir}/plugins/profile/*/*.xplane.pb")
-            space = xplane_pb2.XSpace.FromString(Path(path).read_bytes())
+            data = Path(path).read_bytes()
+            # The pb2 XSpace for the thread-pool records below; attribution reads either form.
+            space = xplane_pb2.XSpace.FromString(data)
         finally:
             state.put_back()
             batches.close()
             shutil.rmtree(logdir, ignore_errors=True)
-    modules = jaxprofiling.hlo_modules(space, jaxlayers._hlo_module)
+    modules = hlotext.hlo_modules(data, jaxlayers.module_text)
     scopes = layers.scopes_of(model)
     classifier = profiling.Classifier(scopes)
     parts = {key: jaxprofiling.instruction_parts(m, classifier) for key, m in modules.items()}
-    segments, _ = jaxprofiling.op_segments(space, parts)
+    segments, _, _ = jaxprofiling.op_segments(space, parts)
     waits = thread_pool_waits(space)
     attribution = jaxprofiling.attribute(space, scopes, modules)
     rows = []

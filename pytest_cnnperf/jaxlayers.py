@@ -17,8 +17,10 @@ The batches are fetched by one worker thread, ``host_inputs.PREFETCH_BATCHES``
 ahead, as ``fit``'s ``PyDataset`` worker does; the step's wait for its batch
 is traced as ``jaxprofiling.INPUT_MARKER`` (the input pipeline).
 
-JAX, Keras and TensorFlow (its XSpace and HLO protobufs, and the CPU's
-matrix-product peak) are imported inside the functions that need them.
+The profile is read without TensorFlow: its events by
+``jax.profiler.ProfileData``, its compiled modules by ``hlotext`` (the HLO
+protos found in the XSpace's bytes, printed as text by jaxlib). JAX and Keras
+are imported inside the functions that need them.
 """
 
 from __future__ import annotations
@@ -32,15 +34,8 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from pytest_cnnperf import jaxprofiling, layers, profiling
+from pytest_cnnperf import hlotext, jaxprofiling, layers, profiling
 from pytest_cnnperf.layerprofile import LayerProfile
-
-#: Why a window on a GPU is not attributed (the reading follows the CPU runtime's events).
-NO_GPU_LAYERS = (
-    "Per-layer times on the JAX backend are read from XLA's CPU runtime events; the "
-    "reading of its GPU kernels is not built yet. The run's step times and verdicts "
-    "are unaffected."
-)
 
 
 def instrument(keras_model: Any) -> None:
@@ -153,10 +148,44 @@ def cpu_peak(jax: Any, dtype: str) -> float:
     return layers.measured_peak("jax", dtype, lambda: product(a, b).block_until_ready())
 
 
-def _hlo_module(data: bytes) -> Any:
-    from tensorflow.compiler.xla.service import hlo_pb2
+def _peak(jax: Any, device: str, dtype: str) -> tuple[float | None, str]:
+    """The measured CPU peak, or the datasheet peak of the GPU ``device`` (``gpu:<id>``)."""
+    if "gpu" not in device.lower():
+        return cpu_peak(jax, dtype), layers.cpu_peak_source(dtype)
+    number = device.rsplit(":", 1)[-1]
+    names = [d.device_kind for d in jax.devices("gpu") if str(d.id) == number]
+    if not names:
+        return None, "GPU name unknown"
+    tf32 = str(jax.config.jax_default_matmul_precision) == "tensorfloat32"
+    return layers.gpu_peak(str(names[0]), dtype, tf32)
 
-    return hlo_pb2.HloProto.FromString(data).hlo_module
+
+def module_text(data: bytes) -> str:
+    """An ``HloModuleProto``'s HLO text with op names, without shapes (``hlotext.parse_module``)."""
+    from jaxlib import xla_client
+
+    # jaxlib's HLO bindings, re-exported by xla_client without an explicit export.
+    hlo = xla_client.hlo  # type: ignore[attr-defined]
+    module = hlo.HloModule.from_serialized_hlo_module_proto(data)
+    options = hlo.HloPrintOptions()
+    options.print_metadata = True
+    options.print_result_shape = False
+    options.print_operand_shape = False
+    options.print_large_constants = False
+    text: str = module.to_string(options)
+    return text
+
+
+def read_profile(logdir: str) -> tuple[Any, dict[str, hlotext.HloModule]]:
+    """The XSpace JAX's profiler wrote under ``logdir`` and its compiled modules.
+
+    The events are read by ``jax.profiler.ProfileData``, the modules by
+    ``hlotext`` and jaxlib: no TensorFlow.
+    """
+    from jax.profiler import ProfileData
+
+    data = profiling.xspace_bytes(logdir)
+    return ProfileData.from_serialized_xspace(data), hlotext.hlo_modules(data, module_text)
 
 
 def profile_window(
@@ -176,8 +205,6 @@ def profile_window(
     cannot start (another session is running) or a profile that cannot be
     attributed gives a profile with no steps and a note saying why.
     """
-    if "gpu" in device.lower():
-        return LayerProfile.skipped(NO_GPU_LAYERS)
     from pytest_cnnperf.backends import keras_device_scope
     from pytest_cnnperf.backends.imports import import_keras
     from pytest_cnnperf.backends.jax import import_jax
@@ -208,8 +235,7 @@ def profile_window(
                     with jax.profiler.TraceAnnotation(profiling.STEP_MARKER, step_num=step):
                         state.step(train_function, batches)
                         sync()
-        space = layers.read_space(logdir)
-        modules = jaxprofiling.hlo_modules(space, _hlo_module)
+        space, modules = read_profile(logdir)
         attribution = jaxprofiling.attribute(space, scopes, modules)
     except profiling.ProfileError as error:
         return LayerProfile.skipped(f"Per-layer timing failed: {error}")
@@ -218,6 +244,7 @@ def profile_window(
         batches.close()
         shutil.rmtree(logdir, ignore_errors=True)
     dtype = str(keras.config.dtype_policy().compute_dtype)
+    peak = _peak(jax, device, dtype)
     return layers.window_profile(
         attribution,
         keras_model,
@@ -226,5 +253,5 @@ def profile_window(
         reference=reference,
         unprofiled_step_seconds=unprofiled_step_seconds,
         started=started,
-        peak=(cpu_peak(jax, dtype), layers.cpu_peak_source(dtype)),
+        peak=peak,
     )

@@ -72,6 +72,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_cnnperf import profiling
+from pytest_cnnperf.hlotext import HloComputation, HloModule
 from pytest_cnnperf.profiling import (
     BACKWARD,
     FORWARD,
@@ -88,8 +89,6 @@ from pytest_cnnperf.profiling import (
 
 #: Trace event ``jaxlayers`` puts around the step's wait for its batch.
 INPUT_MARKER = "cnnperf_input"
-#: The ``/host:metadata`` stat holding an ``HloProto``'s bytes.
-HLO_PROTO_STAT = "Hlo Proto"
 
 #: Fused instructions that move or reshape data: they carry the op name of
 #: the instruction that produced their operand, not work of their own.
@@ -153,66 +152,60 @@ def keras_op_name(op_name: str, model: str) -> str:
 # --------------------------------------------------------------------------- HLO modules
 
 
-def _entry(module: Any) -> Any:
-    computations = list(module.computations)
-    entry_id = getattr(module, "entry_computation_id", 0)
-    entry_name = getattr(module, "entry_computation_name", "")
-    for computation in computations:
-        if (entry_id and computation.id == entry_id) or (
-            entry_name and computation.name == entry_name
-        ):
+def _entry(module: HloModule) -> HloComputation:
+    if not module.computations:
+        raise ProfileError(f"The HLO module {module.name!r} has no computation.")
+    for computation in module.computations:
+        if computation.name == module.entry:
             return computation
-    if not computations:
-        raise ProfileError(f"The HLO module {getattr(module, 'name', '?')!r} has no computation.")
-    # The entry computation is serialized last.
-    return computations[-1]
+    # The entry computation is printed last.
+    return module.computations[-1]
 
 
-def _fused_names(module: Any) -> dict[int, list[tuple[str, bool]]]:
+def _fused_names(module: HloModule) -> dict[str, list[tuple[str, bool]]]:
     """Each computation's computing instructions, through called computations.
 
     Each as (op name, heavy): whether it is a contraction or a reduction.
     """
-    computations = {c.id: c for c in module.computations}
-    found: dict[int, list[tuple[str, bool]]] = {}
+    computations = {c.name: c for c in module.computations}
+    found: dict[str, list[tuple[str, bool]]] = {}
 
-    def gather(computation_id: int, seen: set[int]) -> list[tuple[str, bool]]:
-        if computation_id in found:
-            return found[computation_id]
-        if computation_id in seen or computation_id not in computations:
+    def gather(computation: str, seen: set[str]) -> list[tuple[str, bool]]:
+        if computation in found:
+            return found[computation]
+        if computation in seen or computation not in computations:
             return []
-        seen.add(computation_id)
+        seen.add(computation)
         names: list[tuple[str, bool]] = []
-        for instruction in computations[computation_id].instructions:
-            if instruction.opcode not in DATA_MOVEMENT and instruction.metadata.op_name:
-                names.append((str(instruction.metadata.op_name), instruction.opcode in HEAVY))
-            for called in instruction.called_computation_ids:
+        for instruction in computations[computation].instructions:
+            if instruction.opcode not in DATA_MOVEMENT and instruction.op_name:
+                names.append((instruction.op_name, instruction.opcode in HEAVY))
+            for called in instruction.called:
                 names.extend(gather(called, seen))
-        found[computation_id] = names
+        found[computation] = names
         return names
 
-    for computation_id in computations:
-        gather(computation_id, set())
+    for computation in computations:
+        gather(computation, set())
     return found
 
 
-def _heavy_computations(module: Any) -> set[int]:
+def _heavy_computations(module: HloModule) -> set[str]:
     """The computations that hold a contraction or a reduction, named or not, transitively."""
-    computations = {c.id: c for c in module.computations}
-    heavy: set[int] = set()
+    heavy: set[str] = set()
     changed = True
     while changed:
         changed = False
         for computation in module.computations:
-            if computation.id in heavy:
+            if computation.name in heavy:
                 continue
             if any(
-                i.opcode in HEAVY or any(c in heavy for c in i.called_computation_ids)
+                i.opcode in HEAVY or any(c in heavy for c in i.called)
                 for i in computation.instructions
             ):
-                heavy.add(computation.id)
+                heavy.add(computation.name)
                 changed = True
-    return heavy & set(computations)
+    return heavy
 
 
 @dataclass(frozen=True)
@@ -229,7 +222,7 @@ class ModuleParts:
     by_readers: frozenset[str] = frozenset()
 
 
-def instruction_parts(module: Any, classifier: Classifier) -> ModuleParts:
+def instruction_parts(module: HloModule, classifier: Classifier) -> ModuleParts:
     """Each instruction of the module's entry computation mapped to the part it is charged to.
 
     See the module docstring for the rules.
@@ -238,13 +231,13 @@ def instruction_parts(module: Any, classifier: Classifier) -> ModuleParts:
     entry = _entry(module)
     fused = _fused_names(module)
     heavy_computations = _heavy_computations(module)
-    instructions = list(entry.instructions)
-    by_id = {instruction.id: instruction for instruction in instructions}
+    instructions = entry.instructions
+    in_entry = {instruction.name for instruction in instructions}
     users: dict[str, list[str]] = defaultdict(list)
     for instruction in instructions:
-        for operand in instruction.operand_ids:
-            if operand in by_id:
-                users[str(by_id[operand].name)].append(str(instruction.name))
+        for operand in instruction.operands:
+            if operand in in_entry:
+                users[operand].append(instruction.name)
 
     def classify(name: str) -> Part:
         return classifier.classify(keras_op_name(name, model))
@@ -254,25 +247,23 @@ def instruction_parts(module: Any, classifier: Classifier) -> ModuleParts:
     heavy_work: set[str] = set()
     fallback: dict[str, Part] = {}
     for instruction in instructions:
-        own = str(instruction.metadata.op_name)
+        own = instruction.op_name
         part = classify(own) if own else Part(OTHER_OPS)
-        inside = [n for called in instruction.called_computation_ids for n in fused.get(called, ())]
+        inside = [n for called in instruction.called for n in fused.get(called, ())]
         heavy = {classify(name) for name, is_heavy in inside if is_heavy}
-        if instruction.opcode in HEAVY or any(
-            c in heavy_computations for c in instruction.called_computation_ids
-        ):
-            heavy_work.add(str(instruction.name))
+        if instruction.opcode in HEAVY or any(c in heavy_computations for c in instruction.called):
+            heavy_work.add(instruction.name)
         light = {classify(name) for name, is_heavy in inside if not is_heavy}
         joined = _layers_of(classifier, heavy | {part})
         if len(joined) > 1:
-            merges[str(instruction.name)] = joined
+            merges[instruction.name] = joined
         if not part.covered and any(p.is_layer for p in heavy):
             part = _joined(classifier, heavy)
         elif not part.covered:
             # No root name and no heavy work of a layer: a layout copy or a
             # recomputation for its readers; its own names only if they say nothing.
-            fallback[str(instruction.name)] = _joined(classifier, heavy | light)
-        named[str(instruction.name)] = part if part.covered else None
+            fallback[instruction.name] = _joined(classifier, heavy | light)
+        named[instruction.name] = part if part.covered else None
 
     consumed: dict[str, frozenset[Part]] = {}
 
@@ -292,7 +283,7 @@ def instruction_parts(module: Any, classifier: Classifier) -> ModuleParts:
     mapping: dict[str, Part] = {}
     inferred: set[str] = set()
     for instruction in instructions:
-        name = str(instruction.name)
+        name = instruction.name
         own_part = named[name]
         if own_part is not None:
             mapping[name] = own_part
@@ -339,23 +330,6 @@ def _by_consumers(classifier: Classifier, parts: Iterable[Part]) -> Part:
     return Part(owner, min(phases - {OPTIMIZER}, key=_PHASE_ORDER.__getitem__))
 
 
-def hlo_modules(space: Any, parse: Callable[[bytes], Any]) -> dict[str, Any]:
-    """The ``HloModuleProto`` of each ``<module>(<program id>)`` in the metadata plane.
-
-    ``parse`` turns a stat's bytes into the module (``HloProto.FromString(b).hlo_module``).
-    """
-    found: dict[str, Any] = {}
-    for plane in space.planes:
-        if plane.name != profiling.METADATA_PLANE:
-            continue
-        names = {int(k): str(m.name) for k, m in plane.stat_metadata.items()}
-        for meta in plane.event_metadata.values():
-            for stat in meta.stats:
-                if names.get(int(stat.metadata_id)) == HLO_PROTO_STAT and stat.bytes_value:
-                    found[str(meta.name)] = parse(stat.bytes_value)
-    return found
-
-
 # --------------------------------------------------------------------------- events
 
 
@@ -372,25 +346,42 @@ def _module_key(stats: Mapping[str, Any], known: Mapping[str, Any]) -> str | Non
     return matching[0] if len(matching) == 1 else None
 
 
+def kernel_stats(stats: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A GPU kernel's ``hlo_op``, ``hlo_module``, ``program_id``: its stats, else its annotation's.
+
+    XLA's GPU runtime annotates each launch with
+    ``XlaModule:#hlo_module=<module>,program_id=<id>#::Thunk:#hlo_op=<instruction>#``.
+    """
+    if "hlo_op" in stats and "hlo_module" in stats:
+        return stats
+    annotation = str(stats.get("kernel_annotation") or stats.get("annotation") or "")
+    fields = dict(profiling._HLO_FIELD.findall(annotation))
+    return {**fields, **stats} if "hlo_op" in fields and "hlo_module" in fields else stats
+
+
 def op_segments(
     space: Any, modules: Mapping[str, ModuleParts]
-) -> tuple[list[Segment], set[tuple[str, ...]]]:
+) -> tuple[list[Segment], set[tuple[str, ...]], str]:
     """Self-time segments of the executed HLO ops of the model's modules, and input waits.
 
+    On a GPU the device's kernels of the model's modules are the ops (with the
+    host's input waits); elsewhere the CPU runtime's host events.
+
     Args:
-        space: the XSpace.
+        space: the XSpace (``jax.profiler.ProfileData``).
         modules: per module key (``<module>(<program id>)``), its instructions'
             parts (``instruction_parts``).
 
     Returns:
-        The segments, and the layer groups that the instructions which ran join.
+        The segments, the layer groups that the instructions which ran join,
+        and where the ops were read ("device" or "host").
     """
     model_modules = {
         key for key, module in modules.items() if any(p.is_layer for p in module.parts.values())
     }
     instruction_names = {name for key in model_modules for name in modules[key].parts}
-    segments: list[Segment] = []
-    merged: set[tuple[str, ...]] = set()
+    host: list[Segment] = []
+    host_merged: set[tuple[str, ...]] = set()
     for plane in profiling._planes(space, profiling.HOST_PLANE):
         wanted = frozenset(
             key
@@ -398,22 +389,50 @@ def op_segments(
             if name in instruction_names or name == INPUT_MARKER
         )
         for _, events in plane.lines(wanted):
-            found: list[Segment] = []
-            for start, end, meta, raw in events:
-                if plane.names.get(meta) == INPUT_MARKER:
-                    found.append((start, end, Part(INPUT_PIPELINE)))
-                    continue
-                event = plane.event(start, end, meta, raw)
-                key = _module_key(event.stats, modules)
-                if key is None or key not in model_modules:
-                    continue
-                module = modules[key]
-                instruction = str(event.stats.get("hlo_op", event.name))
-                found.append((start, end, module.parts.get(instruction, Part(OTHER_OPS))))
-                if instruction in module.merges:
-                    merged.add(module.merges[instruction])
-            segments.extend(profiling.self_time(found))
-    return segments, merged
+            found = [
+                (start, end, Part(INPUT_PIPELINE))
+                for start, end, meta, _ in events
+                if plane.names.get(meta) == INPUT_MARKER
+            ]
+            found.extend(_charged(plane, events, modules, model_modules, host_merged, dict))
+            host.extend(profiling.self_time(found))
+    kernels: list[Segment] = []
+    kernel_merged: set[tuple[str, ...]] = set()
+    for plane in profiling.device_planes(space):
+        for _, events in profiling.kernel_lines(plane):
+            kernels.extend(
+                _charged(plane, events, modules, model_modules, kernel_merged, kernel_stats)
+            )
+    if any(part.is_layer for _, _, part in kernels):
+        inputs = [s for s in host if s[2].owner == INPUT_PIPELINE]
+        return kernels + inputs, kernel_merged, "device"
+    return host, host_merged, "host"
+
+
+def _charged(
+    plane: Any,
+    events: Iterable[tuple[int, int, int, Any]],
+    modules: Mapping[str, ModuleParts],
+    model_modules: set[str],
+    merged: set[tuple[str, ...]],
+    read: Callable[[Mapping[str, Any]], Mapping[str, Any]],
+) -> list[Segment]:
+    """The events of the model's modules, each charged to its instruction's part."""
+    found: list[Segment] = []
+    for start, end, meta, raw in events:
+        if plane.names.get(meta) == INPUT_MARKER:
+            continue
+        event = plane.event(start, end, meta, raw)
+        stats = read(event.stats)
+        key = _module_key(stats, modules)
+        if key is None or key not in model_modules:
+            continue
+        module = modules[key]
+        instruction = str(stats.get("hlo_op", event.name))
+        found.append((start, end, module.parts.get(instruction, Part(OTHER_OPS))))
+        if instruction in module.merges:
+            merged.add(module.merges[instruction])
+    return found
 
 
 def attribute(space: Any, scopes: ModelScopes, modules: Mapping[str, Any]) -> Attribution:
@@ -440,7 +459,7 @@ def attribute(space: Any, scopes: ModelScopes, modules: Mapping[str, Any]) -> At
         )
     classifier = Classifier(scopes)
     parts = {key: instruction_parts(module, classifier) for key, module in modules.items()}
-    segments, merged = op_segments(space, parts)
+    segments, merged, source = op_segments(space, parts)
     classifier.fused.update(merged)
     if not any(part.is_layer for _, _, part in segments):
         raise ProfileError(
@@ -448,4 +467,4 @@ def attribute(space: Any, scopes: ModelScopes, modules: Mapping[str, Any]) -> At
             "compiled train step's op names carry no Keras layer scope."
         )
     steps = profiling.attribute_steps(windows, segments)
-    return Attribution(steps=steps, merged=classifier.merged_groups(), source="host")
+    return Attribution(steps=steps, merged=classifier.merged_groups(), source=source)

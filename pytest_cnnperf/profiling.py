@@ -1,9 +1,11 @@
 """Per-layer attribution of profiled training steps, read from the profiler's XSpace.
 
 Pure: the functions take ``tensorflow.tsl.profiler.protobuf.xplane_pb2``
-objects (or anything with the same fields) and import no TensorFlow, so that
-they are unit-tested on hand-built profiles. ``layers`` runs the profiled
-window and calls ``attribute``.
+objects (TensorFlow's window) or the planes of ``jax.profiler.ProfileData``
+(JAX's), or anything with the same fields, and import neither TensorFlow nor
+JAX, so that they are unit-tested on hand-built profiles.
+``backends.tensorflow_layers`` runs TensorFlow's profiled window and calls
+``attribute``.
 
 What an op is charged to
 ------------------------
@@ -57,6 +59,7 @@ from __future__ import annotations
 
 import bisect
 import gc
+import glob
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -97,7 +100,7 @@ _UPDATE = re.compile(rf"^{UPDATE_SCOPE}(\d+)(?:_\d+)?$")
 #: Op types of a convolution or matrix product fused with what follows it.
 _FUSED_CONTRACTION = re.compile(r"^_\w*Fused\w*(Conv|MatMul|Einsum)")
 _INPUT_OP_TYPES = frozenset({"IteratorGetNext", "IteratorGetNextSync", "IteratorGetNextAsOptional"})
-_HLO_FIELD = re.compile(r"(hlo_op|hlo_module)=([^,#]+)")
+_HLO_FIELD = re.compile(r"(hlo_op|hlo_module|program_id)=([^,#]+)")
 
 
 class ProfileError(Exception):
@@ -344,8 +347,61 @@ def _by_start(event: tuple[int, int, int, Any]) -> tuple[int, int]:
     return event[0], -event[1]
 
 
+class _DataPlane(_Plane):
+    """One plane of ``jax.profiler.ProfileData`` (events named, stats as pairs), read as ``_Plane``.
+
+    Its events carry their names and absolute times (nanoseconds, as floats)
+    instead of metadata ids and offsets: each name gets an id here, once per plane.
+    """
+
+    def __init__(self, plane: Any) -> None:
+        self.plane = plane
+        self.stat_names: dict[int, str] = {}
+        ids: dict[str, int] = {}
+        self._lines: list[tuple[str, list[tuple[int, int, int, Any]]]] = []
+        for line in plane.lines:
+            events = []
+            for event in line.events:
+                start = round(event.start_ns * 1000)
+                meta = ids.setdefault(str(event.name), len(ids) + 1)
+                events.append((start, start + round(event.duration_ns * 1000), meta, event))
+            self._lines.append((str(line.name), events))
+        self.names = {meta: name for name, meta in ids.items()}
+
+    def lines(
+        self, wanted: frozenset[int] | None = None
+    ) -> Iterable[tuple[str, list[tuple[int, int, int, Any]]]]:
+        for name, events in self._lines:
+            chosen = [e for e in events if wanted is None or e[2] in wanted]
+            chosen.sort(key=_by_start)
+            yield name, chosen
+
+    def event(self, start: int, end: int, metadata_id: int, raw: Any) -> _Event:
+        stats = {str(key): value for key, value in raw.stats if key is not None}
+        return _Event(start, end, self.names.get(metadata_id, ""), stats)
+
+
+def _reader(plane: Any) -> _Plane:
+    # An XPlane protobuf names its events through metadata; ProfileData's do not.
+    return _Plane(plane) if hasattr(plane, "event_metadata") else _DataPlane(plane)
+
+
 def _planes(space: Any, name: str) -> list[_Plane]:
-    return [_Plane(plane) for plane in space.planes if plane.name == name]
+    return [_reader(plane) for plane in space.planes if plane.name == name]
+
+
+def device_planes(space: Any) -> list[_Plane]:
+    """The GPU planes (``/device:GPU:N``) of the XSpace."""
+    return [_reader(p) for p in space.planes if str(p.name).startswith(DEVICE_PLANE_PREFIX)]
+
+
+def xspace_bytes(logdir: str) -> bytes:
+    """The serialized XSpace the profiler wrote last under ``logdir``."""
+    files = sorted(glob.glob(f"{logdir}/plugins/profile/*/*.xplane.pb"))
+    if not files:
+        raise ProfileError(f"The profiler wrote no .xplane.pb file under {logdir}.")
+    with open(files[-1], "rb") as handle:
+        return handle.read()
 
 
 def step_windows(space: Any) -> list[tuple[int, int]]:
@@ -468,8 +524,7 @@ def _attribute(
             "host events (was another profiler session running?)."
         )
     classifier = Classifier(scopes)
-    devices = [p for p in space.planes if str(p.name).startswith(DEVICE_PLANE_PREFIX)]
-    kernels = _device_segments(devices, classifier, hlo_ops)
+    kernels = _device_segments(device_planes(space), classifier, hlo_ops)
     host = _host_segments(space, classifier)
     if kernels:
         segments = kernels + [s for s in host if s[2].owner == INPUT_PIPELINE]
@@ -563,21 +618,24 @@ def _host_segments(space: Any, classifier: Classifier) -> list[Segment]:
 
 
 def _device_segments(
-    planes: Sequence[Any],
+    planes: Sequence[_Plane],
     classifier: Classifier,
     hlo_ops: Mapping[str, Mapping[str, tuple[str, ...]]],
 ) -> list[Segment]:
     """Kernel events of the GPU planes, each charged to the op that launched it."""
     segments: list[Segment] = []
-    for raw_plane in planes:
-        plane = _Plane(raw_plane)
-        lines = list(plane.lines())
-        streams = [(n, ev) for n, ev in lines if n.startswith("Stream")] or lines
-        for _, events in streams:
+    for plane in planes:
+        for _, events in kernel_lines(plane):
             for start, end, meta, raw in events:
                 event = plane.event(start, end, meta, raw)
                 segments.append((start, end, _kernel_part(event, classifier, hlo_ops)))
     return segments
+
+
+def kernel_lines(plane: _Plane) -> list[tuple[str, list[tuple[int, int, int, Any]]]]:
+    """A GPU plane's stream lines (its kernels), or all its lines if none is named a stream."""
+    lines = list(plane.lines())
+    return [(n, ev) for n, ev in lines if n.startswith("Stream")] or lines
 
 
 def _kernel_part(

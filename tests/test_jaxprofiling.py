@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
-from test_profiling import Event, space, step
 
-from pytest_cnnperf import jaxlayers, jaxprofiling, layers, profiling
+from pytest_cnnperf import jaxprofiling, layers, profiling
+from pytest_cnnperf.hlotext import HloComputation, HloInstruction, HloModule
 from pytest_cnnperf.jaxprofiling import INPUT_MARKER, keras_op_name
 from pytest_cnnperf.profiling import (
     BACKWARD,
@@ -32,7 +32,46 @@ SCOPES = ModelScopes(
     contraction_layers=frozenset({"conv", "dense"}),
 )
 STEP = "jit(train_step)"
-_IDS = itertools.count(1)
+
+#: (name, start µs, duration µs, stats) on a thread or a GPU stream
+Event = tuple[str, float, float, Mapping[str, Any]]
+
+
+def plane(name: str, lines: Mapping[str, Sequence[Event]]) -> SimpleNamespace:
+    """A plane as ``jax.profiler.ProfileData`` gives it: named events, times in ns."""
+    return SimpleNamespace(
+        name=name,
+        lines=[
+            SimpleNamespace(
+                name=line,
+                events=[
+                    SimpleNamespace(
+                        name=event,
+                        start_ns=start * 1e3,
+                        duration_ns=duration * 1e3,
+                        stats=list(stats.items()),
+                    )
+                    for event, start, duration, stats in events
+                ],
+            )
+            for line, events in lines.items()
+        ],
+    )
+
+
+def space(
+    lines: Mapping[str, Sequence[Event]], gpu: Mapping[str, Sequence[Event]] | None = None
+) -> SimpleNamespace:
+    """A ProfileData-like XSpace: a host plane holding ``lines``, and a GPU's if given."""
+    planes = [plane(profiling.HOST_PLANE, lines)]
+    if gpu is not None:
+        planes.append(plane(f"{profiling.DEVICE_PLANE_PREFIX}0", gpu))
+    return SimpleNamespace(planes=planes)
+
+
+def step(start: float, duration: float) -> Event:
+    return (profiling.STEP_MARKER, start, duration, {"step_num": 0})
+
 
 # --------------------------------------------------------------------------- names
 
@@ -84,38 +123,23 @@ def instruction(
     opcode: str = "fusion",
     operands: Sequence[str] = (),
     called: Sequence[int] = (),
-) -> SimpleNamespace:
-    return SimpleNamespace(
+) -> HloInstruction:
+    return HloInstruction(
         name=name,
-        id=next(_IDS),
         opcode=opcode,
-        operand_names=tuple(operands),
-        metadata=SimpleNamespace(op_name=op_name),
-        called_computation_ids=list(called),
+        op_name=op_name,
+        operands=tuple(operands),
+        called=tuple(f"fused.{number}" for number in called),
     )
 
 
-def fused(computation_id: int, *instructions: SimpleNamespace) -> SimpleNamespace:
-    return SimpleNamespace(
-        id=computation_id, name=f"fused.{computation_id}", instructions=list(instructions)
-    )
+def fused(number: int, *instructions: HloInstruction) -> HloComputation:
+    return HloComputation(f"fused.{number}", instructions)
 
 
-def module(*entry: SimpleNamespace, fusions: Sequence[SimpleNamespace] = ()) -> SimpleNamespace:
-    """An HloModuleProto-like module whose entry computation holds ``entry``."""
-    ids = {item.name: item.id for item in entry}
-    for item in entry:
-        item.operand_ids = [ids[name] for name in item.operand_names]
-    for computation in fusions:
-        for item in computation.instructions:
-            item.operand_ids = []
-    main = SimpleNamespace(id=1, name="main.1", instructions=list(entry))
-    return SimpleNamespace(
-        name="jit_train_step",
-        entry_computation_id=1,
-        entry_computation_name="main.1",
-        computations=[*fusions, main],
-    )
+def module(*entry: HloInstruction, fusions: Sequence[HloComputation] = ()) -> HloModule:
+    """A module whose entry computation holds ``entry``."""
+    return HloModule("jit_train_step", "main.1", (*fusions, HloComputation("main.1", entry)))
 
 
 #: A LeNet-like step as XLA's CPU compiler leaves it (names from a real
@@ -250,26 +274,9 @@ def test_unnamed_work_read_by_two_layers_merges_them_and_an_unnamed_copy_does_no
 
 
 def test_a_module_without_computations_is_an_error() -> None:
-    empty = SimpleNamespace(name="jit_f", computations=[])
+    empty = HloModule("jit_f", "", ())
     with pytest.raises(ProfileError, match=r"^The HLO module 'jit_f' has no computation\.$"):
         jaxprofiling.instruction_parts(empty, Classifier(SCOPES))
-
-
-def test_hlo_modules_are_read_from_the_metadata_plane() -> None:
-    xplane_pb2 = pytest.importorskip("tensorflow.tsl.profiler.protobuf.xplane_pb2")
-    built = xplane_pb2.XSpace()
-    plane = built.planes.add(name=profiling.METADATA_PLANE, id=0)
-    plane.stat_metadata[1].id = 1
-    plane.stat_metadata[1].name = jaxprofiling.HLO_PROTO_STAT
-    plane.stat_metadata[2].id = 2
-    plane.stat_metadata[2].name = "program_id"
-    for key, name, data in ((1, "jit_train_step(24)", b"step"), (2, "jit_equal(3)", b"eq")):
-        meta = plane.event_metadata[key]
-        meta.id, meta.name = key, name
-        meta.stats.add(metadata_id=1, bytes_value=data)
-        meta.stats.add(metadata_id=2, uint64_value=24)
-    found = jaxprofiling.hlo_modules(built, lambda data: data.decode().upper())
-    assert found == {"jit_train_step(24)": "STEP", "jit_equal(3)": "EQ"}
 
 
 # --------------------------------------------------------------------------- attribution
@@ -379,15 +386,80 @@ def test_an_event_of_an_unknown_module_compilation_is_left_out() -> None:
     assert only.parts == pytest.approx({Part("conv", FORWARD): 2e-6})
 
 
-def test_a_window_on_a_gpu_says_why_it_has_no_table() -> None:
-    profile = jaxlayers.profile_window(
-        None,
-        None,
-        batch_size=32,
-        full_batches=True,
-        device="gpu:0",
-        size=layers.WindowSize(1, 1, 3),
-        unprofiled_step_seconds=None,
-        sync=lambda: None,
+def kernel(name: str, start: float, duration: float, instruction: str) -> Event:
+    """A GPU kernel as XLA annotates its launch (module and program id, then the thunk)."""
+    annotation = (
+        "XlaModule:#prefix=jit(train_step),hlo_module=jit_train_step,program_id=24#"
+        f"::Thunk:#name=jvp(conv),hlo_op={instruction}#"
     )
-    assert profile.notes == (jaxlayers.NO_GPU_LAYERS,) and not profile.step_seconds
+    return (name, start, duration, {"kernel_annotation": annotation, "correlation_id": 9})
+
+
+def test_on_a_gpu_the_kernels_of_the_step_are_charged_like_the_cpus_ops() -> None:
+    built = space(
+        {"python": [step(0, 20), (INPUT_MARKER, 0.5, 1.5, {})]},
+        gpu={
+            "Stream #13(compute)": [
+                kernel("cutlass_80_tensorop_s1688gemm", 3, 4, "conv.1"),
+                # The same instruction's second kernel: charged the same.
+                kernel("cudnn_infer_kernel", 7, 1, "conv.1"),
+                # Stats of its own take precedence over the annotation.
+                ("loop_fusion", 9, 2, {**hlo("x", 0, 0)[3], "hlo_op": "update_fusion"}),
+                kernel("input_fusion_reduce", 12, 3, "conv_pool_fusion"),
+            ],
+            # Copies and other modules' kernels are not the model's ops.
+            "Stream #14(MemcpyH2D)": [("MemcpyH2D", 1, 1, {})],
+        },
+    )
+    result = jaxprofiling.attribute(built, SCOPES, MODULES)
+    assert result.source == "device" and result.merged == (("conv", "pool"),)
+    (only,) = result.steps
+    assert only.parts == pytest.approx(
+        {
+            Part(INPUT_PIPELINE): 1.5e-6,
+            Part("conv", FORWARD): 5e-6,
+            Part("conv", OPTIMIZER): 2e-6,
+            Part("pool", FORWARD): 3e-6,
+        }
+    )
+    assert only.launch_seconds == pytest.approx(0.5e-6 + 5e-6)
+
+
+def test_without_the_models_kernels_on_a_gpu_the_host_events_are_read() -> None:
+    built = space(
+        {"python": [step(0, 10)], "tf_XLAEigen/1": [hlo("conv.1", 1, 2)]},
+        gpu={"Stream #13(compute)": [("MemcpyH2D", 1, 1, {})]},
+    )
+    result = jaxprofiling.attribute(built, SCOPES, MODULES)
+    assert result.source == "host"
+    assert result.steps[0].parts == pytest.approx({Part("conv", FORWARD): 2e-6})
+
+
+def test_a_profile_read_by_jax_profile_data_is_attributed_as_the_fakes_are() -> None:
+    profiler = pytest.importorskip("jax.profiler")
+    text = """
+    planes {
+      id: 1 name: "/host:CPU"
+      lines { id: 1 name: "python" timestamp_ns: 1000
+        events { metadata_id: 1 offset_ps: 0 duration_ps: 10000000 } }
+      lines { id: 2 name: "tf_XLAEigen/1" timestamp_ns: 1000
+        events { metadata_id: 2 offset_ps: 1000000 duration_ps: 2000000
+          stats { metadata_id: 1 ref_value: 4 } stats { metadata_id: 2 ref_value: 5 }
+          stats { metadata_id: 3 int64_value: 24 } } }
+      event_metadata { key: 1 value { id: 1 name: "cnnperf_step" } }
+      event_metadata { key: 2 value { id: 2 name: "conv.1" } }
+      stat_metadata { key: 1 value { id: 1 name: "hlo_op" } }
+      stat_metadata { key: 2 value { id: 2 name: "hlo_module" } }
+      stat_metadata { key: 3 value { id: 3 name: "program_id" } }
+      stat_metadata { key: 4 value { id: 4 name: "conv.1" } }
+      stat_metadata { key: 5 value { id: 5 name: "jit_train_step" } }
+    }
+    """
+    data = profiler.ProfileData.text_proto_to_serialized_xspace(text)
+    real = jaxprofiling.attribute(
+        profiler.ProfileData.from_serialized_xspace(data), SCOPES, MODULES
+    )
+    fake = jaxprofiling.attribute(
+        space({"python": [step(0, 10)], "tf_XLAEigen/1": [hlo("conv.1", 1, 2)]}), SCOPES, MODULES
+    )
+    assert real == fake and real.steps[0].parts == {Part("conv", FORWARD): pytest.approx(2e-6)}
