@@ -410,8 +410,8 @@ def _device_span_seconds(space: Any) -> float | None:
 
 
 def check_timing_sync(tf: Any) -> Check:
-    from pytest_cnnperf import layers
     from pytest_cnnperf.backends import tensorflow as tf_backend
+    from pytest_cnnperf.backends import tensorflow_layers
 
     # About 0.3 ms a product with TF32 (TensorFlow's default on Ampere and newer),
     # 2 ms without: a window of tens of ms, far above launch and sync costs.
@@ -434,7 +434,7 @@ def check_timing_sync(tf: Any) -> Check:
         tf_backend.synchronize(tf)
         plain = time.perf_counter() - started
         logdir = tempfile.mkdtemp(prefix="cnnperf-gpu-check-")
-        with layers._profiler(tf, logdir, gpu=True):
+        with tensorflow_layers.profiler(tf, logdir, gpu=True):
             tf_backend.synchronize(tf)
             started = time.perf_counter()
             for _ in range(calls):
@@ -442,7 +442,7 @@ def check_timing_sync(tf: Any) -> Check:
             tf_backend.synchronize(tf)
             window = time.perf_counter() - started
     del out
-    span = _device_span_seconds(layers.read_space(logdir))
+    span = _device_span_seconds(tensorflow_layers.read_space(logdir))
     if span is None:
         return Check("timing_sync", "fail", "the profiler recorded no kernel on GPU 0")
     share = span / window

@@ -10,8 +10,8 @@ flipping every round) between
 
 - an *unprofiled* window: ``--steps`` calls of the same train function on the
   same pipeline, each timed with the devices synchronized, as
-  ``layers.profile_window`` times its reference steps; and
-- a *profiled* window: ``layers.profile_window`` with ``--steps`` profiled
+  ``tensorflow_layers.profile_window`` times its reference steps; and
+- a *profiled* window: ``tensorflow_layers.profile_window`` with ``--steps`` profiled
   steps (no warm-up, no reference steps), exactly what a test runs.
 
 Reported per model: coverage of every profiled step (median, min and max
@@ -57,6 +57,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_cnnperf import backends, layers
+from pytest_cnnperf.backends import tensorflow_layers
 from pytest_cnnperf.backends.imports import import_keras, import_tensorflow
 from pytest_cnnperf.datasets import load, prepare, training_pipeline
 from pytest_cnnperf.layerprofile import LayerProfile
@@ -196,7 +197,7 @@ def measure(name: str, ds: Any, rounds: int, steps: int) -> dict[str, Any]:
         loss=plan.make_loss(),
         metrics=["accuracy"],
     )
-    layers.instrument(model)
+    tensorflow_layers.instrument(model)
     prepared = prepare(ds, input_shape=(28, 28, 1), input_scale=plan.input_scale)
     train = training_pipeline(prepared.x_train, prepared.y_train, batch_size=BATCH, seed=0)
     if SUITE_STEPS[name] is not None:
@@ -211,7 +212,7 @@ def measure(name: str, ds: Any, rounds: int, steps: int) -> dict[str, Any]:
         rounds,
         steps,
         plain=lambda: unprofiled_window(model, iterator, steps),
-        profiled=lambda: layers.profile_window(
+        profiled=lambda: tensorflow_layers.profile_window(
             model,
             train,
             batch_size=BATCH,

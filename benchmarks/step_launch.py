@@ -6,7 +6,7 @@ apart for one zoo model at the CPU suites' set-up (MNIST 28x28x1, 8,000
 images, batch 128, the model's recipe, compiled and instrumented as a test
 does it, one warm-up epoch), from the host events of ``--steps`` profiled
 steps, each inside the ``cnnperf_step`` marker with the devices synchronized
-at its end, exactly as ``layers.profile_window`` runs them:
+at its end, exactly as ``tensorflow_layers.profile_window`` runs them:
 
 - *Python call*: from the marker's start to the eager execution of the train
   function (``EagerLocalExecute: __inference_...``): Keras' and
@@ -44,7 +44,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from pytest_cnnperf import layers, profiling
+from pytest_cnnperf import profiling
+from pytest_cnnperf.backends import tensorflow_layers
 from pytest_cnnperf.backends.imports import import_keras, import_tensorflow
 from pytest_cnnperf.datasets import load, prepare, training_pipeline
 
@@ -124,7 +125,7 @@ def profile_steps(name: str, ds: Any, steps: int) -> list[dict[str, float]]:
         loss=plan.make_loss(),
         metrics=["accuracy"],
     )
-    layers.instrument(model)
+    tensorflow_layers.instrument(model)
     prepared = prepare(ds, input_shape=(28, 28, 1), input_scale=plan.input_scale)
     train = training_pipeline(prepared.x_train, prepared.y_train, batch_size=BATCH, seed=0)
     model.fit(train, epochs=1, verbose=0)

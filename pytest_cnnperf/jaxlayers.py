@@ -1,6 +1,6 @@
 """The profiled window on the JAX backend (docs/layers.md, "On JAX").
 
-The same window as ``layers.profile_window`` on TensorFlow, run with JAX's
+The same window as ``backends.tensorflow_layers.profile_window``, run with JAX's
 profiler: after the timed windows and the held-out evaluation, the compiled
 train function ``fit`` traced is called for a few more steps on the run's own
 host-array pipeline, the first unprofiled, some unprofiled and timed, the

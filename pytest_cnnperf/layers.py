@@ -1,32 +1,31 @@
-"""The profiled window: per-layer training time, after the timed windows (docs/layers.md).
+"""The profiled window's backend-neutral parts: per-layer training time (docs/layers.md).
 
-``instrument`` runs before the first ``fit``: it opens a name scope around
-each variable's optimizer update (``cnnperf_update_<layer index>``) and one
-around the metrics, so that their ops can be charged to a layer or a
-category; only op names change. After the timed windows and the held-out
-evaluation, ``profile_window`` calls the compiled train function for a few
-more steps on the same pipeline, the first unprofiled, the others under the
-TensorFlow profiler with a ``cnnperf_step`` marker around each, and hands the
-profile to ``profiling.attribute``. No timed window (or epoch) and no
-reference kernel is ever profiled.
+Each backend runs its own window behind ``backends.Profiler``
+(``backends.tensorflow_layers``, ``jaxlayers``, ``backends.torch``); this module
+holds what they share. ``instrument`` runs before the first ``fit``: it
+opens a name scope around each variable's optimizer update
+(``cnnperf_update_<layer index>``) and one around the metrics, so that their
+ops can be charged to a layer or a category; only op names change. After the
+timed windows and the held-out evaluation, the window calls the compiled
+train function for a few more steps on the same pipeline, the first
+unprofiled, the others under the backend's profiler with a ``cnnperf_step``
+marker around each, and ``window_profile`` makes the result. No timed
+window (or epoch) and no reference kernel is ever profiled.
 
 The window's length follows a time budget (``window_size``): by default it
 may add ``BUDGET_SHARE`` of the run's own wall time, so that on by default
 costs the suite little; ``layer_steps`` sets the number of profiled steps.
 
-TensorFlow and Keras are imported inside the functions that need them.
+No framework is imported here: each backend's window brings its own.
 """
 
 from __future__ import annotations
 
 import contextlib
-import glob
 import math
-import shutil
 import statistics
-import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -176,7 +175,7 @@ def remove_instrumentation(keras_model: keras.Model) -> None:
 
 
 def instrument(
-    keras_model: keras.Model, scope: Callable[[str], AbstractContextManager[Any]] | None = None
+    keras_model: keras.Model, scope: Callable[[str], AbstractContextManager[Any]]
 ) -> None:
     """Name scopes for the optimizer update of each layer's variables, and for the metrics.
 
@@ -185,13 +184,9 @@ def instrument(
 
     Args:
         keras_model: the compiled model.
-        scope: opens a name scope (``tf.name_scope`` unless given; the JAX
-            window passes ``keras.name_scope``, which names JAX's ops).
+        scope: opens a name scope (TensorFlow's window passes ``tf.name_scope``;
+            JAX's ``keras.name_scope``, which names JAX's ops).
     """
-    if scope is None:
-        from pytest_cnnperf.backends.imports import import_tensorflow
-
-        scope = import_tensorflow().name_scope
     name_scope = scope
     owners: dict[int, int] = {}
     for index, layer in enumerate(model_layers(keras_model)):
@@ -361,16 +356,6 @@ def cpu_peak_source(dtype: str) -> str:
     return CPU_PEAK_SOURCE.format(dtype=dtype, size=PEAK_MATMUL_SIZE)
 
 
-def cpu_peak(tf: Any, dtype: str) -> float:
-    """TensorFlow's best FLOP/s of a matrix product in ``dtype`` on this CPU (``measured_peak``)."""
-    size = PEAK_MATMUL_SIZE
-    with tf.device("/CPU:0"):
-        a = tf.random.uniform((size, size), dtype=dtype)
-        b = tf.random.uniform((size, size), dtype=dtype)
-        product = tf.function(lambda x, y: tf.linalg.matmul(x, y))
-        return measured_peak("tensorflow", dtype, lambda: product(a, b).numpy())
-
-
 def gpu_peak(device_name: str, dtype: str, tf32: bool) -> tuple[float | None, str]:
     """The datasheet peak of the GPU called ``device_name`` for ``dtype``, and its source."""
     for fragment, fp32, tf32_peak, half in GPU_PEAKS:
@@ -383,138 +368,7 @@ def gpu_peak(device_name: str, dtype: str, tf32: bool) -> tuple[float | None, st
     return None, f"no datasheet peak known for {device_name!r}"
 
 
-def _peak(tf: Any, device: str, dtype: str) -> tuple[float | None, str]:
-    if "GPU" not in device.upper():
-        return cpu_peak(tf, dtype), cpu_peak_source(dtype)
-    try:
-        gpus = tf.config.list_physical_devices("GPU")
-        details = tf.config.experimental.get_device_details(gpus[0]) if gpus else {}
-        name = str(details.get("device_name", "unknown GPU"))
-        tf32 = bool(tf.config.experimental.tensor_float_32_execution_enabled())
-    except (AttributeError, IndexError, RuntimeError, ValueError):
-        return None, "GPU name unknown"
-    return gpu_peak(name, dtype, tf32)
-
-
 # --------------------------------------------------------------------------- the window
-
-
-def read_space(logdir: str) -> Any:
-    from tensorflow.tsl.profiler.protobuf import xplane_pb2
-
-    files = sorted(glob.glob(f"{logdir}/plugins/profile/*/*.xplane.pb"))
-    if not files:
-        raise profiling.ProfileError(f"The profiler wrote no .xplane.pb file under {logdir}.")
-    with open(files[-1], "rb") as handle:
-        return xplane_pb2.XSpace.FromString(handle.read())
-
-
-def _hlo_ops(space: Any) -> dict[str, Mapping[str, tuple[str, ...]]]:
-    """For XLA kernels: each HLO module's instructions mapped to TensorFlow op names."""
-    found: dict[str, Mapping[str, tuple[str, ...]]] = {}
-    planes = [p for p in space.planes if p.name == profiling.METADATA_PLANE]
-    if not planes:
-        return found
-    try:
-        from tensorflow.compiler.xla.service import hlo_pb2
-    except ImportError:
-        return found
-    for plane in planes:
-        names = {int(k): m.name for k, m in plane.stat_metadata.items()}
-        for meta in plane.event_metadata.values():
-            for stat in meta.stats:
-                if names.get(int(stat.metadata_id)) == "hlo_proto" and stat.bytes_value:
-                    module = hlo_pb2.HloProto.FromString(stat.bytes_value).hlo_module
-                    found[str(module.name)] = profiling.hlo_op_names(module)
-                    found.setdefault(str(meta.name), found[str(module.name)])
-    return found
-
-
-@contextlib.contextmanager
-def _profiler(tf: Any, logdir: str, gpu: bool) -> Iterator[None]:
-    options = tf.profiler.experimental.ProfilerOptions(
-        host_tracer_level=2, python_tracer_level=0, device_tracer_level=1 if gpu else 0
-    )
-    tf.profiler.experimental.start(logdir, options=options)
-    try:
-        yield
-    finally:
-        tf.profiler.experimental.stop()
-
-
-def profile_window(
-    keras_model: keras.Model,
-    dataset: Any,
-    *,
-    batch_size: int,
-    full_batches: bool,
-    device: str,
-    size: WindowSize,
-    unprofiled_step_seconds: float | None,
-    sync: Callable[[], None],
-) -> LayerProfile:
-    """Run ``size`` more training steps on ``dataset``, profile them, and attribute them.
-
-    The steps are batches of the run's own pipeline, repeated (full ones
-    only with ``full_batches``, so that no new shape is traced). A
-    profiler that cannot start (another session is running) or a profile that
-    cannot be attributed gives a profile with no steps and a note saying why.
-    """
-    from pytest_cnnperf.backends.imports import import_keras, import_tensorflow
-
-    tf = import_tensorflow()
-    keras = import_keras()
-    scopes = scopes_of(keras_model)
-    started = time.perf_counter()
-    if getattr(keras_model, "train_function", None) is None:
-        keras_model.make_train_function()
-    train_function = keras_model.train_function
-    if full_batches:
-        dataset = dataset.filter(lambda x, *_: tf.shape(x)[0] == batch_size)
-    full = dataset.repeat()
-    logdir = tempfile.mkdtemp(prefix="cnnperf-profile-")
-    try:
-        with tf.device(device):
-            iterator = iter(full)
-            for _ in range(size.warmup):
-                train_function(iterator)
-                sync()
-            reference = []
-            for _ in range(size.reference):
-                step_started = time.perf_counter()
-                train_function(iterator)
-                sync()
-                reference.append(time.perf_counter() - step_started)
-            with _profiler(tf, logdir, gpu="GPU" in device.upper()):
-                for step in range(size.profiled):
-                    with tf.profiler.experimental.Trace(profiling.STEP_MARKER, step_num=step, _r=1):
-                        train_function(iterator)
-                        sync()
-                # One more step, outside any marker and never attributed: when
-                # the profiler stopped right after the last marked step, that
-                # step's last op (the first layer's gradient) was sometimes
-                # missing from the trace (its end recorded after the step
-                # returned, presumably; not verified).
-                train_function(iterator)
-                sync()
-        space = read_space(logdir)
-        attribution = profiling.attribute(space, scopes, hlo_ops=_hlo_ops(space))
-    except (profiling.ProfileError, tf.errors.OpError, StopIteration) as error:
-        return LayerProfile.skipped(f"Per-layer timing failed: {error}")
-    finally:
-        shutil.rmtree(logdir, ignore_errors=True)
-    dtype = str(keras.config.dtype_policy().compute_dtype)
-    peak, peak_source = _peak(tf, device, dtype)
-    return window_profile(
-        attribution,
-        keras_model,
-        batch_size=batch_size,
-        size=size,
-        reference=reference,
-        unprofiled_step_seconds=unprofiled_step_seconds,
-        started=started,
-        peak=(peak, peak_source),
-    )
 
 
 def window_profile(

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from pytest_cnnperf import layers, profiling
+from pytest_cnnperf.backends import tensorflow_layers
 from pytest_cnnperf.backends.imports import import_keras, import_tensorflow
 from pytest_cnnperf.layerprofile import LayerProfile
 
@@ -35,13 +36,13 @@ def window() -> tuple[Any, LayerProfile]:
     keras.utils.set_random_seed(0)
     model = small_cnn()
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    layers.instrument(model)
+    tensorflow_layers.instrument(model)
     rng = np.random.default_rng(0)
     x = rng.random((8 * BATCH, 16, 16, 3), dtype=np.float32)
     y = rng.integers(0, 4, 8 * BATCH)
     data = tf.data.Dataset.from_tensor_slices((x, y)).batch(BATCH).prefetch(2)
     model.fit(data, epochs=1, verbose=0, shuffle=False)  # tf.data shuffles itself
-    profile = layers.profile_window(
+    profile = tensorflow_layers.profile_window(
         model,
         data,
         batch_size=BATCH,
@@ -132,7 +133,7 @@ def test_a_running_profiler_leaves_the_window_skipped_with_the_reason(
     ).batch(BATCH)
     tf.profiler.experimental.start(str(tmp_path))
     try:
-        profile = layers.profile_window(
+        profile = tensorflow_layers.profile_window(
             model,
             data,
             batch_size=BATCH,

@@ -4,7 +4,7 @@ Device visibility, memory growth and thread pools can be set only before
 TensorFlow's runtime starts; ``runtime`` calls ``pin`` and ``share_threads``
 first thing in a process. Synchronization is
 ``tf.test.experimental.sync_devices``. Per-layer times come from
-TensorFlow's profiler (``pytest_cnnperf.layers``).
+TensorFlow's profiler (``backends.tensorflow_layers``).
 """
 
 from __future__ import annotations
@@ -258,15 +258,15 @@ class TensorFlowSoftware:
 
 
 class TensorFlowProfiler:
-    """TensorFlow's profiler and its XSpace, attributed by ``layers`` and ``profiling``."""
+    """TensorFlow's profiler; its XSpace attributed by ``tensorflow_layers`` and ``profiling``."""
 
     def layers_unavailable(self) -> str | None:
         return None
 
     def instrument(self, keras_model: Any) -> None:
-        from pytest_cnnperf import layers
+        from pytest_cnnperf.backends import tensorflow_layers
 
-        layers.instrument(keras_model)
+        tensorflow_layers.instrument(keras_model)
 
     def remove_instrumentation(self, keras_model: Any) -> None:
         from pytest_cnnperf import layers
@@ -274,9 +274,9 @@ class TensorFlowProfiler:
         layers.remove_instrumentation(keras_model)
 
     def profile_window(self, keras_model: Any, pipeline: Any, **window: Any) -> Any:
-        from pytest_cnnperf import layers
+        from pytest_cnnperf.backends import tensorflow_layers
 
-        return layers.profile_window(keras_model, pipeline, **window)
+        return tensorflow_layers.profile_window(keras_model, pipeline, **window)
 
 
 def make() -> Backend:
