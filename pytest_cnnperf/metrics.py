@@ -140,7 +140,7 @@ class Metric:
         column: the summary table's column header, or None to leave the
             metric out of the summary table (it is in the JSON either way).
         per_run: the samples are one estimate per independent run (a noisy
-            metric): judged by the three-way rule on the between-run noise
+            metric): judged by the three-way rule on the between-session noise
             (``baselines.compare.judge_runs``), not by a bootstrap of samples
             taken within one run.
         gpu_tolerance: the default tolerance in the GPU profile, where the

@@ -378,7 +378,7 @@ OPTIONS: tuple[Option, ...] = (
         "--cnnperf-history",
         "cnnperf_history",
         "JSON-lines file every run appends its timing estimates to and reads the "
-        "between-run noise from; keep it in a CI cache (default: none)",
+        "between-session noise from; keep it in a CI cache (default: none)",
         "PATH",
         parse_path,
         "cnnperf_history",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import textwrap
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -77,20 +78,23 @@ def project(pytester: pytest.Pytester) -> pytest.Pytester:
     return pytester
 
 
-def quiet_noise(path: Path) -> None:
-    """Set the stored step-time estimates 3% apart around their level.
+def quiet_noise(path: Path, estimates: Sequence[float] = (0.97, 1.0, 1.03)) -> None:
+    """Set the stored step-time estimates ``estimates`` apart around their level.
 
-    The tiny model's runs in one process vary by 40% and more on a loaded
-    2-core machine, too much for any verdict at 10% (that case is
-    test_acceptance_verdicts.py's); these lifecycle tests need the noise of
-    a quiet machine.
+    The entries then read as accepted from that many separate sessions, one
+    estimate each: only separate sessions are evidence of the noise
+    (docs/baselines.md). The tiny model's runs vary by 40% and more on a
+    loaded 2-core machine, too much for any verdict at 10% (that case is
+    test_acceptance_verdicts.py's); these tests need the noise of a quiet
+    machine, 3% by default.
     """
     stored = json.loads(path.read_text())
     for entry in stored["entries"].values():
         block = entry["metrics"]["step_time"]
         center = math.exp(sum(math.log(x) for x in block["samples"]) / len(block["samples"]))
-        block["samples"] = [center * x for x in (0.97, 1.0, 1.03)]
-        block["count"] = 3
+        block["samples"] = [center * x for x in estimates]
+        block["count"] = len(estimates)
+        entry.setdefault("timing", {})["sessions"] = len(estimates)
     path.write_text(json.dumps(stored, indent=2, sort_keys=True))
 
 
@@ -140,17 +144,18 @@ def test_save_then_compare_passes_and_history_keeps_reasons(
     quiet_noise(path)
 
     # The same run again, with a tolerance wide enough for a shared machine that
-    # runs other tests beside this one (3x): identical work must then be judged
-    # 'pass', not 'unstable', against the figures just stored.
-    again = run(project, monkeypatch, 0, "--cnnperf-tolerance=200%", "--cnnperf-json=again.json")
+    # runs other tests beside this one (10x; identical work beside another
+    # worker's test was measured at 2.58x here): identical work must then be
+    # judged 'pass', not 'unstable', against the figures just stored.
+    again = run(project, monkeypatch, 0, "--cnnperf-tolerance=900%", "--cnnperf-json=again.json")
     again.assert_outcomes(passed=1)
     (test,) = read_results("again.json")["tests"]
     epoch = test["comparison"]["metrics"]["step_time"]
     # The baseline's accuracy is the median of 3 seeds now: it may differ from this run's.
     assert epoch["verdict"] == "pass", test["comparison"]
-    assert epoch["tolerance"] == 2.0
+    assert epoch["tolerance"] == 9.0
     assert epoch["baseline_count"] == 3 and epoch["current_count"] == 1
-    assert 1 / 3 < epoch["change"] < 3
+    assert 1 / 10 < epoch["change"] < 10
 
     second = run(
         project,
@@ -169,9 +174,8 @@ def test_save_then_compare_passes_and_history_keeps_reasons(
 def test_slowed_model_regresses_with_full_message(
     project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, baseline_file: Path
 ) -> None:
-    run(
-        project, monkeypatch, 0, "--cnnperf-update-baselines", "--cnnperf-repeats=3"
-    ).assert_outcomes(passed=1)
+    # One run: quiet_noise gives the entry the noise of three sessions.
+    run(project, monkeypatch, 0, "--cnnperf-update-baselines").assert_outcomes(passed=1)
     path = baseline_file
     quiet_noise(path)
     stored = json.loads(path.read_text())
@@ -208,9 +212,8 @@ def test_slowed_model_regresses_with_full_message(
 def test_faster_model_is_improved(
     project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, baseline_file: Path
 ) -> None:
-    run(
-        project, monkeypatch, 60, "--cnnperf-update-baselines", "--cnnperf-repeats=3"
-    ).assert_outcomes(passed=1)
+    # One run: quiet_noise gives the entry the noise of three sessions.
+    run(project, monkeypatch, 60, "--cnnperf-update-baselines").assert_outcomes(passed=1)
     quiet_noise(baseline_file)
     fast = run(project, monkeypatch, 0)
     fast.assert_outcomes(passed=1)
@@ -220,9 +223,8 @@ def test_faster_model_is_improved(
 def test_warn_mode_does_not_fail_a_regression(
     project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, baseline_file: Path
 ) -> None:
-    run(
-        project, monkeypatch, 0, "--cnnperf-update-baselines", "--cnnperf-repeats=3"
-    ).assert_outcomes(passed=1)
+    # One run: quiet_noise gives the entry the noise of three sessions.
+    run(project, monkeypatch, 0, "--cnnperf-update-baselines").assert_outcomes(passed=1)
     quiet_noise(baseline_file)
     slow = run(project, monkeypatch, 60, "--cnnperf-compare=warn")
     slow.assert_outcomes(passed=1, warnings=1)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import math
 import textwrap
-from pathlib import Path
 from typing import Any
 
 import pytest
+from test_acceptance_baselines import quiet_noise
 
 #: A small CNN with one layer that does extra work when SLOW_WORK is set: the
 #: layer named "busy" chains 256x256 matrix products fed by its input, so no
@@ -81,22 +80,6 @@ def run(
 ) -> pytest.RunResult:
     monkeypatch.setenv("SLOW_WORK", str(work))
     return pytester.runpytest_subprocess("--color=no", *args)
-
-
-def quiet_noise(path: Path) -> None:
-    """Set the stored step-time estimates 3% apart around their level.
-
-    One accepted run gives step_time no between-run noise, and a verdict needs
-    three runs of it (docs/baselines.md); the noise of a quiet machine stands in
-    for them here, as in test_acceptance_baselines.py.
-    """
-    stored = json.loads(path.read_text())
-    for entry in stored["entries"].values():
-        block = entry["metrics"]["step_time"]
-        center = math.exp(sum(math.log(x) for x in block["samples"]) / len(block["samples"]))
-        block["samples"] = [center * x for x in (0.97, 1.0, 1.03)]
-        block["count"] = 3
-    path.write_text(json.dumps(stored, indent=2, sort_keys=True))
 
 
 def layers_block(path: Any) -> dict[str, Any]:

@@ -11,6 +11,12 @@ against one number:
   exceeds the tolerance, or a side has a single sample;
 * ``pass``: otherwise.
 
+A timing metric with one estimate per run (``per_run``, step time) is
+judged by the three-way rule of ``judge_runs`` instead, with the session as
+its unit: a session's runs share its moment, so they give one estimate, and
+only separate sessions (a baseline accepted with ``--cnnperf-sessions``, the
+history file) are evidence of the noise.
+
 A metric judged on its value (accuracy) compares the medians directly. A
 test's verdict is the worst of its metrics (regressed > unstable > improved >
 pass); ``new`` means there is no comparable baseline.
@@ -53,19 +59,19 @@ from pytest_cnnperf.metrics import Metric, MetricRegistry
 #: One-sided confidence of a regression (before confirmation) and of a pass.
 REGRESSION_CONFIDENCE = 0.99
 PASS_CONFIDENCE = 0.95
-#: Fewest independent runs, baseline and history together, whose spread is
-#: trusted as the between-run noise: two degrees of freedom.
-MIN_NOISE_RUNS = 3
+#: Fewest separate sessions, baseline and history together, whose spread is
+#: trusted as the between-session noise: two degrees of freedom.
+MIN_NOISE_SESSIONS = 3
 
 
 @dataclass(frozen=True)
 class RunJudgement:
-    """The three-way rule on per-run estimates: every number of the verdict.
+    """The three-way rule on per-session estimates: every number of the verdict.
 
-    ``change`` is ``exp(r)``, the ratio of the geometric means of the runs;
-    ``low``/``high`` its one-sided bounds (regression, pass confidence);
-    ``noise`` the between-run log-SD used, from ``noise_runs`` runs with
-    ``dof`` degrees of freedom.
+    ``change`` is ``exp(r)``, the ratio of the geometric means of the
+    sessions' estimates; ``low``/``high`` its one-sided bounds (regression,
+    pass confidence); ``noise`` the between-session log-SD used, with ``dof``
+    degrees of freedom.
     """
 
     verdict: Verdict
@@ -84,12 +90,15 @@ def judge_runs(
     noise: float,
     dof: int,
     tolerance: float,
+    *,
+    evidence: str | None = None,
 ) -> RunJudgement:
-    """The rule for a timing metric with one estimate per independent run (lower is better).
+    """The rule for a timing metric with one estimate per independent session (lower is better).
 
     ``r = mean(log current) - mean(log baseline)``, ``SE = noise * sqrt(1/n_b
-    + 1/n_c)`` with ``noise`` the between-run log-SD (``dof`` degrees of
-    freedom, Student's t quantiles):
+    + 1/n_c)`` with ``noise`` the between-session log-SD (``dof`` degrees of
+    freedom, Student's t quantiles) and ``n_b``, ``n_c`` the sessions of each
+    side (``_judge_per_run`` makes one estimate of each session's runs):
 
     * ``regressed`` when ``r - t99 * SE > 0`` (a slowdown with 99% one-sided
       confidence) and ``r > log(1 + tolerance / 2)`` (larger than half the
@@ -99,13 +108,15 @@ def judge_runs(
     * ``pass`` when ``r + t95 * SE < log(1 + tolerance)``: a slowdown as large as
       the tolerance is ruled out with 95% confidence;
     * ``unstable`` otherwise, and always with fewer than two degrees of freedom
-      of noise: too little evidence is never a guess.
+      of noise: too little evidence is never a guess. ``evidence`` says what
+      evidence there was, for that message.
     """
     ratio = math.exp(sum(math.log(x) for x in current) / len(current)) / math.exp(
         sum(math.log(x) for x in baseline) / len(baseline)
     )
     r = math.log(ratio)
-    if dof < MIN_NOISE_RUNS - 1 or not math.isfinite(noise):
+    if dof < MIN_NOISE_SESSIONS - 1 or not math.isfinite(noise):
+        had = evidence or f"noise from {_sessions(dof + 1 if dof else 1)}"
         return RunJudgement(
             Verdict.UNSTABLE,
             ratio,
@@ -114,9 +125,10 @@ def judge_runs(
             noise,
             dof,
             math.nan,
-            f"too little evidence of the between-run noise ({dof + 1 if dof else 'under 3'} "
-            f"independent runs, {MIN_NOISE_RUNS} needed); accept with --cnnperf-repeats 3 or "
-            "keep a history file (--cnnperf-history)",
+            f"too little evidence of the between-session noise ({had}; {MIN_NOISE_SESSIONS} "
+            "separate sessions are needed, and runs of one session count as one: they agree "
+            "more closely than separate sessions do); accept with --cnnperf-sessions 3 or keep "
+            "a history file (--cnnperf-history), to which every run adds a session",
         )
     se = noise * math.sqrt(1 / len(baseline) + 1 / len(current))
     t_reg = t_quantile(REGRESSION_CONFIDENCE, dof)
@@ -134,7 +146,7 @@ def judge_runs(
     else:
         verdict = Verdict.UNSTABLE
         reason = (
-            f"the between-run noise ({noise:.1%} per run) leaves a slowdown of up to "
+            f"the between-session noise ({noise:.1%} per session) leaves a slowdown of up to "
             f"{math.exp(high) - 1:.0%} possible, so neither a pass (under {tolerance:.0%}) nor "
             "a regression can be claimed"
         )
@@ -203,9 +215,9 @@ class MetricComparison:
         if metric.per_run and self.noise is not None and not self.low_confidence:
             text += (
                 f" (99% lower bound {metric.format_change_short(self.interval_low)}, 95% upper "
-                f"bound {metric.format_change_short(self.interval_high)}; between-run noise "
-                f"{self.noise:.1%} per run, from {_runs((self.noise_dof or 0) + 1)} "
-                f"or more)"
+                f"bound {metric.format_change_short(self.interval_high)}; between-session "
+                f"noise {self.noise:.1%} per session, from "
+                f"{_sessions((self.noise_dof or 0) + 1)} or more)"
             )
         elif metric.per_run:
             pass
@@ -282,6 +294,10 @@ class MetricComparison:
 
 def _runs(count: int) -> str:
     return f"{count} run" if count == 1 else f"{count} runs"
+
+
+def _sessions(count: int) -> str:
+    return f"{count} session" if count == 1 else f"{count} sessions"
 
 
 @dataclass(frozen=True)
@@ -790,8 +806,18 @@ def _judge_per_run(
             Verdict.UNSTABLE, change, math.nan, math.nan, math.nan, 0, math.nan, reason
         )
     else:
-        noise, dof = pooled_log_sd([before, *history])
-        judgement = judge_runs(before, now, noise, dof, rule.limit)
+        sessions = session_estimates(before, (entry.figures.timing or {}).get("sessions"))
+        # A baseline of one session adds no noise evidence, only its level.
+        groups = [sessions, *history] if len(sessions) > 1 else list(history)
+        noise, dof = pooled_log_sd(groups)
+        judgement = judge_runs(
+            sessions,
+            [_geometric_mean(now)],
+            noise,
+            dof,
+            rule.limit,
+            evidence=_evidence(len(before), len(sessions), sum(len(g) for g in history)),
+        )
     judged = math.isfinite(judgement.low) and math.isfinite(judgement.high)
     compared = MetricComparison(
         rule=rule,
@@ -813,6 +839,36 @@ def _judge_per_run(
         detail=detail,
     )
     return compared, tuple(notes)
+
+
+def session_estimates(runs: Sequence[float], sessions: object) -> list[float]:
+    """One estimate per session of a baseline's runs: each session's geometric mean.
+
+    ``sessions`` is the entry's ``timing.sessions`` (the runs in session
+    order, as ``--cnnperf-sessions`` stores them). Without it, or when the
+    runs do not split evenly into that many sessions, the runs came from one
+    session and give one estimate.
+    """
+    count = sessions if isinstance(sessions, int) and not isinstance(sessions, bool) else 1
+    if count < 2 or len(runs) % count:
+        return [_geometric_mean(runs)]
+    size = len(runs) // count
+    return [_geometric_mean(runs[i : i + size]) for i in range(0, len(runs), size)]
+
+
+def _geometric_mean(values: Sequence[float]) -> float:
+    return math.exp(sum(math.log(x) for x in values) / len(values))
+
+
+def _evidence(runs: int, sessions: int, history: int) -> str:
+    """What noise evidence a comparison had, for the too-little-evidence message."""
+    baseline = (
+        f"the baseline's {_runs(runs)} came from one session"
+        if sessions == 1
+        else f"the baseline's runs came from {sessions} sessions"
+    )
+    earlier = "no earlier session" if not history else f"{_sessions(history)}"
+    return f"{baseline} and the history holds {earlier} of this test"
 
 
 def _setup_differences(figures: Figures, entry: BaselineEntry) -> tuple[str, ...]:
@@ -850,7 +906,7 @@ def compare(
         history: per metric, groups of independent earlier estimates of this
             test from the history file (one group per software
             fingerprint and arrangement), pooled with the baseline's runs
-            into the between-run noise of a ``per_run`` metric.
+            into the between-session noise of a ``per_run`` metric.
 
     Returns:
         A ``Comparison``; ``Verdict.NEW`` when there is no entry or it was

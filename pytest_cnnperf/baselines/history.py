@@ -3,7 +3,7 @@
 ``--cnnperf-history=PATH`` names a JSON-lines file that every session appends
 to, one line per judged test, and reads when it starts: the estimates of
 earlier independent runs of a test, measured on the same hardware with the
-same arrangement, refine the between-run noise its verdict uses (as
+same arrangement, refine the between-session noise its verdict uses (as
 conbench keeps every nightly result). A CI cache keeps the file between runs.
 
 Each line::
