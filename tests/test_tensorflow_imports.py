@@ -9,7 +9,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "pytest_cnnperf"
 #: The modules that still use TensorFlow on every backend (docs/backends.md says why).
-ALLOWED = frozenset({"datasets/prepare.py", "datasets/image_folder.py", "datasets/pipeline.py"})
+ALLOWED = frozenset({"datasets/prepare.py", "datasets/image_folder.py"})
 
 
 def tensorflow_imports(source: str) -> list[int]:

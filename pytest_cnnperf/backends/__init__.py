@@ -15,10 +15,10 @@ chosen backend's implementation of each concern:
 * ``Software``: the backend's part of the software fingerprint;
 * ``Profiler``: the profiled window's per-layer attribution, or why there is none.
 
-Outside this package TensorFlow is imported only by the datasets: data
-preparation, whose image ops are TensorFlow's on every backend so that each
-trains on the same pixels, and ``tf.data``, the TensorFlow backend's input
-pipeline (docs/backends.md); ``tests/test_tensorflow_imports.py`` keeps it so.
+Outside this package TensorFlow is imported only by data preparation, whose
+image ops are TensorFlow's on every backend so that each trains on the same
+pixels (docs/backends.md); ``tests/test_tensorflow_imports.py`` keeps it so.
+``tfdata`` is the TensorFlow backend's ``tf.data`` input pipeline.
 
 PYTEST_DONT_REWRITE: loaded in every pytest run (the backend is chosen at
 start), so pytest must not parse and recompile it for assertion rewriting.

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from pytest_cnnperf.backends.imports import import_keras
-from pytest_cnnperf.datasets.pipeline import check_batchable
+from pytest_cnnperf.datasets.core import check_batchable
 
 #: Batches the worker thread prepares ahead of the training step.
 PREFETCH_BATCHES = 4

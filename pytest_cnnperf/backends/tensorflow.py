@@ -193,17 +193,17 @@ class TensorFlowInputs:
         augmentation_layers: Sequence[Any] | None,
         steps: int | None,
     ) -> Any:
-        from pytest_cnnperf.datasets import pipeline
+        from pytest_cnnperf.backends import tfdata
 
-        train = pipeline.training_pipeline(
+        train = tfdata.training_pipeline(
             x, y, batch_size=batch_size, seed=seed, augmentation_layers=augmentation_layers
         )
         return train if steps is None else train.take(steps)
 
     def evaluation(self, x: Any, y: Any, *, batch_size: int) -> Any:
-        from pytest_cnnperf.datasets import pipeline
+        from pytest_cnnperf.backends import tfdata
 
-        return pipeline.evaluation_pipeline(x, y, batch_size=batch_size)
+        return tfdata.evaluation_pipeline(x, y, batch_size=batch_size)
 
     def batches(self, pipeline: Any) -> int:
         return int(pipeline.cardinality().numpy())

@@ -4,12 +4,14 @@
 an ImageNet-style image folder, or generates `synthetic` data; with
 `mode="auto"` synthetic data of the same shapes stand in for missing files.
 `prepare` converts a loaded set to a model's input shape and scale, and
-`training_pipeline` / `evaluation_pipeline` feed it to Keras. TensorFlow is
-imported only by the functions that need it.
+`training_pipeline` / `evaluation_pipeline` (the TensorFlow backend's `tf.data`
+pipeline, `backends/tfdata.py`, re-exported here) feed it to Keras. TensorFlow
+is imported only by the functions that need it.
 """
 
 from __future__ import annotations
 
+from pytest_cnnperf.backends.tfdata import evaluation_pipeline, training_pipeline
 from pytest_cnnperf.datasets.core import (
     Dataset,
     DatasetCorrupt,
@@ -18,7 +20,6 @@ from pytest_cnnperf.datasets.core import (
     DatasetUsageError,
 )
 from pytest_cnnperf.datasets.loading import clear_cache, load, names
-from pytest_cnnperf.datasets.pipeline import evaluation_pipeline, training_pipeline
 from pytest_cnnperf.datasets.prepare import prepare
 
 __all__ = [

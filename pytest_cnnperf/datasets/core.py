@@ -88,3 +88,17 @@ def freeze(array: Array) -> Array:
     """Mark `array` read-only and return it."""
     array.flags.writeable = False
     return array
+
+
+def check_batchable(x: Array, y: Array, batch_size: int) -> None:
+    """Raise ``ValueError`` unless ``x`` and ``y`` can be cut into batches of ``batch_size``."""
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(
+            f"Expected batch_size to be a positive int. Received: batch_size={batch_size!r}"
+        )
+    if len(x) != len(y):
+        raise ValueError(
+            f"Expected as many labels as images. Received: len(x)={len(x)}, len(y)={len(y)}"
+        )
+    if len(x) == 0:
+        raise ValueError("Expected at least one image. Received: len(x)=0")

@@ -1,9 +1,12 @@
-"""`tf.data` input pipelines that keep the measured epoch the model's work.
+"""The TensorFlow backend's input pipeline: `tf.data` keeping the measured epoch the model's work.
 
 The arrays become tensors once; an epoch shuffles only the int64 indices
 (seeded, reshuffled each epoch), gathers each batch from the resident tensors
 in a parallel map, applies augmentation layers per batch, and prefetches. No
 Python runs per epoch or per step: everything is in the `tf.data` graph.
+`pytest_cnnperf.datasets` re-exports `training_pipeline` and
+`evaluation_pipeline`; the other backends feed host arrays (`host_inputs`).
+TensorFlow is imported inside the functions.
 """
 
 from __future__ import annotations
@@ -11,24 +14,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from pytest_cnnperf.datasets.core import Array
+from pytest_cnnperf.datasets.core import Array, check_batchable
 
 if TYPE_CHECKING:
     import tensorflow as tf
-
-
-def check_batchable(x: Array, y: Array, batch_size: int) -> None:
-    """Raise ``ValueError`` unless ``x`` and ``y`` can be cut into batches of ``batch_size``."""
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ValueError(
-            f"Expected batch_size to be a positive int. Received: batch_size={batch_size!r}"
-        )
-    if len(x) != len(y):
-        raise ValueError(
-            f"Expected as many labels as images. Received: len(x)={len(x)}, len(y)={len(y)}"
-        )
-    if len(x) == 0:
-        raise ValueError("Expected at least one image. Received: len(x)=0")
 
 
 def _indexed(x: Array, y: Array) -> tuple[Any, Any, Any]:
