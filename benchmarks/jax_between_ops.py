@@ -3,7 +3,7 @@
 Method: LeNet-5 (or ``--model``) at the CPU suite's set-up (MNIST 28x28x1, 8,000 images carved
 from the test split, batch 128, its recipe), compiled and instrumented as
 ``training.fit`` does on JAX, trained one epoch; then ``--steps`` steps run
-under JAX's profiler exactly as ``jaxlayers.profile_window`` runs its
+under JAX's profiler exactly as ``jax_layers.profile_window`` runs its
 profiled steps (same batches, same annotations, same profiler options). The
 profile is kept in memory and read twice: attributed by ``jaxprofiling``
 (coverage, "launch" and "between ops"), and searched for XLA's thread-pool
@@ -128,7 +128,8 @@ def main() -> None:
     parser.add_argument("--data-dir", default=str(REPO_ROOT / ".." / "shared" / "datasets"))
     args = parser.parse_args()
     backends.select("jax", "this script")
-    from pytest_cnnperf import hlotext, jaxlayers, jaxprofiling
+    from pytest_cnnperf import hlotext, jaxprofiling
+    from pytest_cnnperf.backends import jax_layers
     from pytest_cnnperf.backends.imports import import_keras
     from pytest_cnnperf.datasets import load, prepare
     from pytest_cnnperf.models import build, recipe
@@ -159,13 +160,13 @@ def main() -> None:
     )  # fmt: skip
     with backend.devices.scope(placement.device_name):
         model.fit(train, epochs=1, verbose=0)
-        batches = jaxlayers.Batches(train, batch_size=BATCH, full_batches=True)
-        state = jaxlayers.TrainingState(model)
+        batches = jax_layers.Batches(train, batch_size=BATCH, full_batches=True)
+        state = jax_layers.TrainingState(model)
         logdir = tempfile.mkdtemp(prefix="cnnperf-between-")
         try:
             state.step(model.train_function, batches)
             backend.devices.synchronize()
-            with jaxlayers._profiler(jax, logdir):
+            with jax_layers._profiler(jax, logdir):
                 for step in range(args.steps):
                     with jax.profiler.TraceAnnotation(profiling.STEP_MARKER, step_num=step):
                         state.step(model.train_function, batches)
@@ -178,7 +179,7 @@ def main() -> None:
             state.put_back()
             batches.close()
             shutil.rmtree(logdir, ignore_errors=True)
-    modules = hlotext.hlo_modules(data, jaxlayers.module_text)
+    modules = hlotext.hlo_modules(data, jax_layers.module_text)
     scopes = layers.scopes_of(model)
     classifier = profiling.Classifier(scopes)
     parts = {key: jaxprofiling.instruction_parts(m, classifier) for key, m in modules.items()}

@@ -25,9 +25,9 @@ and the end.
 
 ``--backend jax`` does the same on Keras' JAX backend: the run's pipeline is
 ``Inputs.training``'s host arrays, the window is the backend's
-``Profiler.profile_window`` (``jaxlayers``), and an unprofiled window calls
+``Profiler.profile_window`` (``backends.jax_layers``), and an unprofiled window calls
 the same jitted train function on the same batches the way that window
-times its reference steps (``jaxlayers.Batches`` and ``TrainingState``).
+times its reference steps (``jax_layers.Batches`` and ``TrainingState``).
 
 ``--backend torch`` does the same on Keras' PyTorch backend: the run's
 pipeline is ``Inputs.training``'s host arrays, the window is the backend's
@@ -82,11 +82,11 @@ def unprofiled_window(model: Any, iterator: Any, steps: int) -> list[float]:
 
 def jax_unprofiled_window(model: Any, train: Any, steps: int) -> list[float]:
     """Seconds of each of ``steps`` jitted train-step calls, synchronized, on JAX."""
-    from pytest_cnnperf import jaxlayers
+    from pytest_cnnperf.backends import jax_layers
 
     backend = backends.current()
-    batches = jaxlayers.Batches(train, batch_size=BATCH, full_batches=True)
-    state = jaxlayers.TrainingState(model)
+    batches = jax_layers.Batches(train, batch_size=BATCH, full_batches=True)
+    state = jax_layers.TrainingState(model)
     times = []
     try:
         for _ in range(steps):

@@ -252,6 +252,6 @@ def hlo_modules(xspace: bytes, print_module: Callable[[bytes], str]) -> dict[str
     """The compiled modules of a JAX profile by ``<module>(<program id>)``.
 
     ``print_module`` turns an ``HloModuleProto``'s bytes into its HLO text
-    (jaxlib's ``HloModule``, in ``jaxlayers``).
+    (jaxlib's ``HloModule``, in ``backends.jax_layers``).
     """
     return {key: parse_module(print_module(data)) for key, data in hlo_protos(xspace).items()}

@@ -2,7 +2,7 @@
 
 Pure, like ``profiling`` (whose classifier, sweep and step windows it reuses):
 the functions take ``xplane_pb2`` and ``HloModuleProto`` objects, or anything
-with the same fields, and import neither JAX nor TensorFlow. ``jaxlayers``
+with the same fields, and import neither JAX nor TensorFlow. ``backends.jax_layers``
 runs the window and calls ``attribute``.
 
 What an executed op is charged to
@@ -19,7 +19,7 @@ instruction (a thunk: a fusion, a convolution, a copy) with its
 * forward: ``jit(train_step)/jvp(conv)/conv_general_dilated``;
 * backward: ``jit(train_step)/transpose(jvp(conv))/conv_general_dilated``;
 * optimizer: ``jit(train_step)/adam/cnnperf_update_1/mul`` (the scopes
-  ``jaxlayers.instrument`` opens), loss ``jvp(compile_loss)/...``, metrics
+  ``jax_layers.instrument`` opens), loss ``jvp(compile_loss)/...``, metrics
   ``cnnperf_metrics/...``.
 
 The model's own scope is absent (Keras' JAX trainer calls the model's
@@ -87,7 +87,7 @@ from pytest_cnnperf.profiling import (
     Segment,
 )
 
-#: Trace event ``jaxlayers`` puts around the step's wait for its batch.
+#: Trace event ``backends.jax_layers`` puts around the step's wait for its batch.
 INPUT_MARKER = "cnnperf_input"
 
 #: Fused instructions that move or reshape data: they carry the op name of

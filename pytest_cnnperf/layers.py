@@ -1,7 +1,7 @@
 """The profiled window's backend-neutral parts: per-layer training time (docs/layers.md).
 
 Each backend runs its own window behind ``backends.Profiler``
-(``backends.tensorflow_layers``, ``jaxlayers``, ``backends.torch``); this module
+(``backends.tensorflow_layers``, ``backends.jax_layers``, ``backends.torch``); this module
 holds what they share. ``instrument`` runs before the first ``fit``: it
 opens a name scope around each variable's optimizer update
 (``cnnperf_update_<layer index>``) and one around the metrics, so that their

@@ -155,7 +155,7 @@ def test_text_without_a_computation_is_an_error() -> None:
 
 def test_jaxlib_prints_a_serialized_module_the_way_the_reader_reads_it() -> None:
     xla_client = pytest.importorskip("jaxlib.xla_client")
-    from pytest_cnnperf import jaxlayers
+    from pytest_cnnperf.backends import jax_layers
 
     built = xla_client.hlo.hlo_module_from_text(
         """
@@ -174,7 +174,7 @@ def test_jaxlib_prints_a_serialized_module_the_way_the_reader_reads_it() -> None
         }
         """
     )
-    text = jaxlayers.module_text(built.as_serialized_hlo_module_proto())
+    text = jax_layers.module_text(built.as_serialized_hlo_module_proto())
     module = hlotext.parse_module(text)
     assert module.entry == "main"
     assert module.computations[-1].instructions[-1] == HloInstruction(

@@ -12,7 +12,7 @@ sizes its CPU thread pool from the cores the process may run on, which
 Keras compiles the JAX train step with ``jax.jit`` always: without it Keras
 runs the step op by op, which is not how JAX is used.
 
-Per-layer times come from JAX's profiler: ``jaxlayers`` runs the window and
+Per-layer times come from JAX's profiler: ``backends.jax_layers`` runs the window and
 ``jaxprofiling`` charges the XLA ops to Keras layers through their HLO
 metadata (CPU only; docs/layers.md, "On JAX").
 """
@@ -160,15 +160,15 @@ class JaxSoftware:
 
 
 class JaxProfiler:
-    """JAX's profiler and its XSpace, attributed by ``jaxlayers`` and ``jaxprofiling``."""
+    """JAX's profiler and its XSpace, attributed by ``backends.jax_layers`` and ``jaxprofiling``."""
 
     def layers_unavailable(self) -> str | None:
         return None
 
     def instrument(self, keras_model: Any) -> None:
-        from pytest_cnnperf import jaxlayers
+        from pytest_cnnperf.backends import jax_layers
 
-        jaxlayers.instrument(keras_model)
+        jax_layers.instrument(keras_model)
 
     def remove_instrumentation(self, keras_model: Any) -> None:
         from pytest_cnnperf import layers
@@ -176,9 +176,9 @@ class JaxProfiler:
         layers.remove_instrumentation(keras_model)
 
     def profile_window(self, keras_model: Any, pipeline: Any, **window: Any) -> Any:
-        from pytest_cnnperf import jaxlayers
+        from pytest_cnnperf.backends import jax_layers
 
-        return jaxlayers.profile_window(keras_model, pipeline, **window)
+        return jax_layers.profile_window(keras_model, pipeline, **window)
 
 
 def make() -> Backend:
