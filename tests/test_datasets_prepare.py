@@ -88,7 +88,30 @@ def test_other_sizes_are_resized_bilinearly() -> None:
     assert prepared.x_train.shape == (2, 4, 6, 3)
     assert prepared.x_train[:, :, 0].max() == 0
     assert prepared.x_train[:, :, -1].min() == 200
-    assert prepared.preprocessing[2] == "resized 8x8 -> 4x6 (tf.image.resize, bilinear)"
+    assert prepared.preprocessing[2] == "resized 8x8 -> 4x6 (bilinear, as tf.image.resize)"
+
+
+@pytest.mark.parametrize(
+    ("shape", "size"),
+    [
+        ((5, 28, 28, 1), (227, 227)),  # up, grey (AlexNet on MNIST)
+        ((4, 32, 32, 3), (224, 224)),  # up, colour (VGG on CIFAR-10)
+        ((3, 96, 96, 3), (64, 40)),  # down, another ratio per axis
+        ((3, 7, 5, 1), (11, 3)),  # odd sizes, up one way and down the other
+        ((130, 6, 6, 3), (9, 9)),  # more images than one chunk
+    ],
+)
+def test_the_resize_gives_tensorflow_s_pixels_to_the_bit(
+    shape: tuple[int, int, int, int], size: tuple[int, int]
+) -> None:
+    from pytest_cnnperf.backends.imports import import_tensorflow
+    from pytest_cnnperf.datasets.prepare import _resize
+
+    images = np.random.default_rng(0).integers(0, 256, shape).astype(np.float32) / 255.0
+    expected = import_tensorflow().image.resize(images, size, method="bilinear").numpy()
+    got = _resize(images, size)
+    assert got.dtype == np.float32 and got.shape == expected.shape
+    assert np.array_equal(got, expected)
 
 
 def test_matching_shape_has_no_spatial_or_channel_step() -> None:

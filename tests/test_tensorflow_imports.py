@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "pytest_cnnperf"
-#: The modules that still use TensorFlow on every backend (docs/backends.md says why).
-ALLOWED = frozenset({"datasets/prepare.py", "datasets/image_folder.py"})
+#: The module that still uses TensorFlow on every backend (docs/backends.md says why).
+ALLOWED = frozenset({"datasets/image_folder.py"})
 
 
 def tensorflow_imports(source: str) -> list[int]:
