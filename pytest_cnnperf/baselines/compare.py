@@ -47,6 +47,7 @@ from pytest_cnnperf.baselines.stats import (
     DEFAULT_CONFIDENCE,
     DEFAULT_SEED,
     bootstrap_interval,
+    geometric_mean,
     median,
     pooled_log_sd,
     relative_mad,
@@ -111,12 +112,10 @@ def judge_runs(
       of noise: too little evidence is never a guess. ``evidence`` says what
       evidence there was, for that message.
     """
-    ratio = math.exp(sum(math.log(x) for x in current) / len(current)) / math.exp(
-        sum(math.log(x) for x in baseline) / len(baseline)
-    )
+    ratio = geometric_mean(current) / geometric_mean(baseline)
     r = math.log(ratio)
     if dof < MIN_NOISE_SESSIONS - 1 or not math.isfinite(noise):
-        had = evidence or f"noise from {_sessions(dof + 1 if dof else 1)}"
+        had = evidence or f"noise from {_sessions(dof + 1)}"
         return RunJudgement(
             Verdict.UNSTABLE,
             ratio,
@@ -798,10 +797,7 @@ def _judge_per_run(
             f" and this run with {describe_arrangement(arranged_now)}; run with the baseline's "
             "arrangement (the same -n) or accept a baseline for this one"
         )
-        change = math.exp(
-            sum(math.log(x) for x in now) / len(now)
-            - sum(math.log(x) for x in before) / len(before)
-        )
+        change = geometric_mean(now) / geometric_mean(before)
         judgement = RunJudgement(
             Verdict.UNSTABLE, change, math.nan, math.nan, math.nan, 0, math.nan, reason
         )
@@ -812,7 +808,7 @@ def _judge_per_run(
         noise, dof = pooled_log_sd(groups)
         judgement = judge_runs(
             sessions,
-            [_geometric_mean(now)],
+            [geometric_mean(now)],
             noise,
             dof,
             rule.limit,
@@ -822,8 +818,8 @@ def _judge_per_run(
     compared = MetricComparison(
         rule=rule,
         verdict=judgement.verdict,
-        baseline=math.exp(sum(math.log(x) for x in before) / len(before)),
-        current=math.exp(sum(math.log(x) for x in now) / len(now)),
+        baseline=geometric_mean(before),
+        current=geometric_mean(now),
         change=judgement.change,
         # Without noise there are no bounds: the plain change, flagged (JSON has no NaN).
         interval_low=judgement.low if judged else judgement.change,
@@ -851,13 +847,9 @@ def session_estimates(runs: Sequence[float], sessions: object) -> list[float]:
     """
     count = sessions if isinstance(sessions, int) and not isinstance(sessions, bool) else 1
     if count < 2 or len(runs) % count:
-        return [_geometric_mean(runs)]
+        return [geometric_mean(runs)]
     size = len(runs) // count
-    return [_geometric_mean(runs[i : i + size]) for i in range(0, len(runs), size)]
-
-
-def _geometric_mean(values: Sequence[float]) -> float:
-    return math.exp(sum(math.log(x) for x in values) / len(values))
+    return [geometric_mean(runs[i : i + size]) for i in range(0, len(runs), size)]
 
 
 def _evidence(runs: int, sessions: int, history: int) -> str:

@@ -30,6 +30,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from pytest_cnnperf.baselines.stats import geometric_mean
+
 
 @dataclass(frozen=True)
 class HistoryLine:
@@ -88,9 +90,7 @@ class History:
             ):
                 key = json.dumps(dict(line.software), sort_keys=True)
                 # One estimate per session: runs of one session share its moment.
-                found[key].append(
-                    math.exp(sum(math.log(x) for x in line.estimates) / len(line.estimates))
-                )
+                found[key].append(geometric_mean(line.estimates))
         return list(found.values())
 
 

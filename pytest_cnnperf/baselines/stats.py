@@ -35,6 +35,11 @@ def median(samples: Sequence[float]) -> float:
     return float(statistics.median(samples))
 
 
+def geometric_mean(samples: Sequence[float]) -> float:
+    """The geometric mean of positive ``samples``: ``exp`` of the mean of their logs."""
+    return math.exp(sum(math.log(x) for x in samples) / len(samples))
+
+
 def mad(samples: Sequence[float]) -> float:
     """Median absolute deviation from the median, scaled by ``MAD_SCALE``."""
     center = median(samples)
