@@ -187,7 +187,6 @@ def instrument(
         scope: opens a name scope (TensorFlow's window passes ``tf.name_scope``;
             JAX's ``keras.name_scope``, which names JAX's ops).
     """
-    name_scope = scope
     owners: dict[int, int] = {}
     for index, layer in enumerate(model_layers(keras_model)):
         for weight in layer.trainable_weights:
@@ -202,14 +201,14 @@ def instrument(
             index = owners.get(id(variable), owners.get(_weight_key(variable)))
             if index is None:
                 return update_step(gradient, variable, learning_rate)
-            with name_scope(f"{profiling.UPDATE_SCOPE}{index}"):
+            with scope(f"{profiling.UPDATE_SCOPE}{index}"):
                 return update_step(gradient, variable, learning_rate)
 
         inner.update_step = scoped_update
     compute_metrics = keras_model.compute_metrics
 
     def scoped_metrics(*args: Any, **kwargs: Any) -> Any:
-        with name_scope(profiling.METRICS_SCOPE):
+        with scope(profiling.METRICS_SCOPE):
             return compute_metrics(*args, **kwargs)
 
     keras_model.compute_metrics = scoped_metrics
@@ -369,6 +368,26 @@ def gpu_peak(device_name: str, dtype: str, tf32: bool) -> tuple[float | None, st
 
 
 # --------------------------------------------------------------------------- the window
+
+
+def unprofiled_steps(
+    step: Callable[[], object], sync: Callable[[], None], size: WindowSize
+) -> list[float]:
+    """Run the window's warm-up steps, then its reference steps timed; their seconds.
+
+    Every backend's window calls this before its profiler starts: ``step``
+    trains one step, ``sync`` waits for the devices, inside each step's clock.
+    """
+    for _ in range(size.warmup):
+        step()
+        sync()
+    reference = []
+    for _ in range(size.reference):
+        started = time.perf_counter()
+        step()
+        sync()
+        reference.append(time.perf_counter() - started)
+    return reference
 
 
 def window_profile(

@@ -219,17 +219,11 @@ def profile_window(
     logdir = tempfile.mkdtemp(prefix="cnnperf-profile-")
     batches = Batches(pipeline, batch_size=batch_size, full_batches=full_batches)
     state = TrainingState(keras_model)
-    reference: list[float] = []
     try:
         with keras_device_scope(device):
-            for _ in range(size.warmup):
-                state.step(train_function, batches)
-                sync()
-            for _ in range(size.reference):
-                step_started = time.perf_counter()
-                state.step(train_function, batches)
-                sync()
-                reference.append(time.perf_counter() - step_started)
+            reference = layers.unprofiled_steps(
+                lambda: state.step(train_function, batches), sync, size
+            )
             with _profiler(jax, logdir):
                 for step in range(size.profiled):
                     with jax.profiler.TraceAnnotation(profiling.STEP_MARKER, step_num=step):

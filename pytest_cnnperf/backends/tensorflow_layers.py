@@ -129,15 +129,7 @@ def profile_window(
     try:
         with tf.device(device):
             iterator = iter(full)
-            for _ in range(size.warmup):
-                train_function(iterator)
-                sync()
-            reference = []
-            for _ in range(size.reference):
-                step_started = time.perf_counter()
-                train_function(iterator)
-                sync()
-                reference.append(time.perf_counter() - step_started)
+            reference = layers.unprofiled_steps(lambda: train_function(iterator), sync, size)
             with profiler(tf, logdir, gpu="GPU" in device.upper()):
                 for step in range(size.profiled):
                     with tf.profiler.experimental.Trace(profiling.STEP_MARKER, step_num=step, _r=1):

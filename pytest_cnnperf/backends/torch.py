@@ -428,15 +428,7 @@ def profile_window(
     keras_model.train()
     try:
         with window as data:
-            for _ in range(size.warmup):
-                train_function(data())
-                sync()
-            reference = []
-            for _ in range(size.reference):
-                step_started = time.perf_counter()
-                train_function(data())
-                sync()
-                reference.append(time.perf_counter() - step_started)
+            reference = layers.unprofiled_steps(lambda: train_function(data()), sync, size)
             with named(keras_model), torch.profiler.profile(activities=activities) as profiler:
                 for _ in range(size.profiled):
                     with record(torchprofile.STEP_MARKER):
