@@ -1,4 +1,4 @@
-"""How long ``datasets.prepare``'s NumPy bilinear resize takes against ``tf.image.resize``.
+"""How long the NumPy bilinear resize (``datasets.pixels``) takes against ``tf.image.resize``.
 
 The two are run alternately in one process on the same random images, each
 ``--rounds`` times, and their pixels compared (they must be equal to the
@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 from pytest_cnnperf.backends.imports import import_tensorflow
-from pytest_cnnperf.datasets.prepare import _resize
+from pytest_cnnperf.datasets.pixels import resize_bilinear
 
 
 def main() -> None:
@@ -34,7 +34,7 @@ def main() -> None:
     images = np.random.default_rng(0).integers(0, 256, shape).astype(np.float32)
     size = (args.size, args.size)
     kinds = {
-        "numpy": lambda: _resize(images, size),
+        "numpy": lambda: resize_bilinear(images, size),
         "tensorflow": lambda: tf.image.resize(images, size, method="bilinear").numpy(),
     }
     seconds: dict[str, list[float]] = {name: [] for name in kinds}

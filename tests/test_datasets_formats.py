@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import os
 import pickle
+import subprocess
 import sys
 import tarfile
 from collections.abc import Iterator, Mapping
@@ -634,12 +635,11 @@ COLOURS = {"cat": (200, 30, 30), "ant": (10, 220, 40), "bee": (5, 5, 250)}
 
 
 def write_png(path: Path, colour: tuple[int, ...], height: int = 6, width: int = 9) -> None:
-    from pytest_cnnperf.backends.imports import import_tensorflow
+    from PIL import Image
 
-    tf = import_tensorflow()
     image = np.broadcast_to(np.array(colour, np.uint8), (height, width, len(colour)))
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(tf.io.encode_png(np.ascontiguousarray(image)).numpy())
+    Image.fromarray(np.ascontiguousarray(image)).save(path)
 
 
 def write_image_folder(root: Path, per_class: dict[str, int]) -> None:
@@ -661,7 +661,9 @@ def test_image_folder_train_val_layout(tmp_path: Path) -> None:
     assert ds.y_test.tolist() == [0, 1]
     np.testing.assert_array_equal(ds.x_train[0], np.broadcast_to(COLOURS["ant"], (4, 5, 3)))
     np.testing.assert_array_equal(ds.x_test[1], np.broadcast_to(COLOURS["cat"], (4, 5, 3)))
-    assert ds.preprocessing == ("decoded and resized to 4x5x3 (tf.image.resize, bilinear)",)
+    assert ds.preprocessing == (
+        "decoded (Pillow) and resized to 4x5x3 (bilinear, as tf.image.resize)",
+    )
     assert ds.origin == f"{root} (train/ and val/, 2 classes)"
 
 
@@ -692,10 +694,134 @@ def test_image_folder_undecodable_image_is_named(tmp_path: Path) -> None:
     broken.write_bytes(b"not a png at all")
     with pytest.raises(DatasetCorrupt) as info:
         load("image_folder", data_dir=tmp_path, image_size=4)
-    assert str(info.value).startswith(f"{broken} could not be decoded as an image (")
-    assert str(info.value).endswith(
-        "Expected a readable image (.bmp, .gif, .jpeg, .jpg, .png); replace or remove the file."
+    assert str(info.value) == (
+        f"{broken} could not be decoded as an image (not a format Pillow reads). Expected a "
+        "readable image (.bmp, .gif, .jpeg, .jpg, .png); replace or remove the file."
     )
+
+
+def photo(rng: np.random.Generator, height: int, width: int) -> Any:
+    """A smooth random RGB image with grain, as a PIL image (JPEG compresses it as a photo)."""
+    from PIL import Image
+
+    coarse = Image.fromarray(rng.integers(0, 256, (height // 8 + 2, width // 8 + 2, 3), np.uint8))
+    smooth = np.asarray(coarse.resize((width, height), Image.Resampling.BICUBIC), np.int16)
+    grain = rng.integers(-20, 21, (height, width, 3))
+    return Image.fromarray(np.clip(smooth + grain, 0, 255).astype(np.uint8))
+
+
+def tensorflow_decoded(path: Path, size: tuple[int, int], channels: int) -> Any:
+    """What a tf.data pipeline of decode, bilinear resize and rounding gives for ``path``."""
+    from pytest_cnnperf.backends.imports import import_tensorflow
+
+    tf = import_tensorflow()
+    data = tf.io.read_file(str(path))
+    if path.suffix == ".jpg":
+        # libjpeg's accurate integer DCT, Pillow's; TensorFlow's default is the fast one.
+        image = tf.io.decode_jpeg(data, channels=channels, dct_method="INTEGER_ACCURATE")
+    else:
+        image = tf.io.decode_image(data, channels=channels, expand_animations=False)
+    resized = tf.image.resize(image, size, method="bilinear")
+    return tf.cast(tf.clip_by_value(tf.round(resized), 0.0, 255.0), tf.uint8).numpy()
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".bmp", ".gif"])
+@pytest.mark.parametrize("grey", [False, True], ids=["rgb", "grey"])
+def test_image_folder_pixels_are_tensorflow_s_to_the_bit(
+    tmp_path: Path, suffix: str, grey: bool
+) -> None:
+    from pytest_cnnperf.datasets.image_folder import decode_images
+
+    rng = np.random.default_rng(3)
+    paths = []
+    for index, (height, width) in enumerate([(37, 53), (200, 150), (224, 224)]):
+        image = photo(rng, height, width)
+        paths.append(tmp_path / f"{index}{suffix}")
+        (image.convert("L") if grey else image).save(paths[-1], quality=90)
+    for size in [(31, 45), (224, 224)]:
+        got = decode_images(paths, size, 3)
+        expected = np.stack([tensorflow_decoded(path, size, 3) for path in paths])
+        assert got.dtype == np.uint8 and got.shape == expected.shape
+        assert np.array_equal(got, expected)
+        if grey and suffix in (".png", ".jpg"):  # TensorFlow decodes neither BMP nor GIF to grey
+            expected = np.stack([tensorflow_decoded(path, size, 1) for path in paths])
+            assert np.array_equal(decode_images(paths, size, 1), expected)
+
+
+def test_image_folder_makes_grey_by_the_luma_weights_of_prepare(tmp_path: Path) -> None:
+    from pytest_cnnperf.datasets.image_folder import decode_images
+    from pytest_cnnperf.datasets.pixels import LUMA_WEIGHTS
+
+    colours = [(200, 30, 30), (10, 220, 40), (5, 5, 250), (0, 0, 0), (255, 255, 255)]
+    paths = []
+    for index, colour in enumerate(colours):
+        # BMP: TensorFlow's decoder refused channels=1 for BMP and GIF files.
+        paths.append(tmp_path / f"{index}.bmp")
+        write_png(paths[-1], colour)
+    got = decode_images(paths, (3, 4), 1)
+    expected = np.rint(np.array(colours, np.float32) @ LUMA_WEIGHTS).astype(np.uint8)
+    assert got.shape == (5, 3, 4, 1)
+    assert np.array_equal(got[:, 0, 0, 0], expected)
+    assert np.array_equal(got, np.broadcast_to(expected[:, None, None, None], got.shape))
+
+
+def test_image_folder_reads_palettes_alpha_animations_and_16_bit_grey(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from pytest_cnnperf.datasets.image_folder import decode_images
+
+    rgba = tmp_path / "rgba.png"
+    Image.fromarray(np.full((4, 4, 4), (9, 80, 200, 0), np.uint8)).save(rgba)
+    palette = tmp_path / "palette.png"
+    Image.fromarray(np.full((4, 4, 3), (250, 120, 3), np.uint8)).convert(
+        "P", palette=Image.Palette.ADAPTIVE
+    ).save(palette)
+    animation = tmp_path / "animation.gif"
+    frames = [Image.new("RGB", (4, 4), colour) for colour in [(255, 0, 0), (0, 0, 255)]]
+    frames[0].save(animation, save_all=True, append_images=frames[1:])
+    deep = tmp_path / "deep.png"
+    Image.fromarray(np.full((4, 4), 0x4A7F, np.uint16)).save(deep)
+    got = decode_images([rgba, palette, animation, deep], (2, 2), 3)
+    # Alpha is dropped, not blended; the first frame of an animation; 16-bit grey's high byte.
+    assert got[:, 0, 0].tolist() == [[9, 80, 200], [250, 120, 3], [255, 0, 0], [0x4A] * 3]
+
+
+def test_image_folder_truncated_jpeg_is_named(tmp_path: Path) -> None:
+    from pytest_cnnperf.datasets.image_folder import decode_images
+
+    whole, cut = tmp_path / "whole.jpg", tmp_path / "cut.jpg"
+    photo(np.random.default_rng(0), 64, 64).save(whole)
+    cut.write_bytes(whole.read_bytes()[:300])
+    with pytest.raises(DatasetCorrupt) as info:
+        decode_images([whole, cut, whole], (8, 8), 3)
+    assert str(info.value) == (
+        f"{cut} could not be decoded as an image (Truncated File Read). Expected a readable "
+        "image (.bmp, .gif, .jpeg, .jpg, .png); replace or remove the file."
+    )
+
+
+def test_image_folder_keeps_the_order_of_the_files(tmp_path: Path) -> None:
+    from pytest_cnnperf.datasets.image_folder import decode_images
+
+    paths = []
+    for index in range(60):  # more files than threads, of different sizes
+        paths.append(tmp_path / f"{index:02d}.png")
+        write_png(paths[-1], (index, 255 - index, 3 * index), 5 + index % 7, 9)
+    got = decode_images(paths, (3, 3), 3)
+    assert got[:, 1, 1].tolist() == [[i, 255 - i, 3 * i] for i in range(60)]
+
+
+def test_image_folder_loads_without_tensorflow(tmp_path: Path) -> None:
+    write_image_folder(tmp_path / "train", {"cat": 2, "ant": 2})
+    write_image_folder(tmp_path / "val", {"cat": 1, "ant": 1})
+    code = (
+        "import sys\n"
+        "from pytest_cnnperf.datasets import load\n"
+        f"ds = load('image_folder', data_dir={str(tmp_path)!r}, mode='real', image_size=5)\n"
+        "print(ds.x_train.shape, 'tensorflow' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "(4, 5, 5, 3) False"
 
 
 def test_image_folder_val_class_missing_from_train_is_an_error(tmp_path: Path) -> None:

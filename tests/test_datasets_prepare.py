@@ -105,11 +105,11 @@ def test_the_resize_gives_tensorflow_s_pixels_to_the_bit(
     shape: tuple[int, int, int, int], size: tuple[int, int]
 ) -> None:
     from pytest_cnnperf.backends.imports import import_tensorflow
-    from pytest_cnnperf.datasets.prepare import _resize
+    from pytest_cnnperf.datasets.pixels import resize_bilinear
 
     images = np.random.default_rng(0).integers(0, 256, shape).astype(np.float32) / 255.0
     expected = import_tensorflow().image.resize(images, size, method="bilinear").numpy()
-    got = _resize(images, size)
+    got = resize_bilinear(images, size)
     assert got.dtype == np.float32 and got.shape == expected.shape
     assert np.array_equal(got, expected)
 

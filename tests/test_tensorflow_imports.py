@@ -1,4 +1,4 @@
-"""Nothing outside ``pytest_cnnperf/backends/`` imports TensorFlow, but the datasets named here."""
+"""Nothing outside ``pytest_cnnperf/backends/`` imports TensorFlow."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "pytest_cnnperf"
-#: The module that still uses TensorFlow on every backend (docs/backends.md says why).
-ALLOWED = frozenset({"datasets/image_folder.py"})
 
 
 def tensorflow_imports(source: str) -> list[int]:
@@ -52,14 +50,14 @@ def test_no_module_outside_the_backends_imports_tensorflow() -> None:
     for path in sorted(PACKAGE.rglob("*.py")):
         relative = path.relative_to(PACKAGE).as_posix()
         lines = tensorflow_imports(path.read_text(encoding="utf-8"))
-        if relative.startswith("backends/") or relative in ALLOWED:
+        if relative.startswith("backends/"):
             if lines:
                 inside.add(relative)
             continue
         if lines:
             found[relative] = lines
     # The scan reads the real package: the TensorFlow backend's modules import it.
-    assert {"backends/tensorflow.py", "backends/tensorflow_layers.py", *ALLOWED} <= inside
+    assert {"backends/tensorflow.py", "backends/tensorflow_layers.py"} <= inside
     assert not found, (
         "TensorFlow is imported outside pytest_cnnperf/backends/ (module: lines): "
         f"{found}. Move the TensorFlow-specific code behind the backend's interface."

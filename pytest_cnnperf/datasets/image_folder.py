@@ -7,25 +7,31 @@ Two layouts are accepted:
 - `root/<class>/*`, one folder per class, split into train and test by seed.
 
 Class names sorted alphabetically give the label ids. Images are decoded
-with `tf.io.decode_image` and resized with `tf.image.resize` (bilinear,
-aspect ratio not kept) to `image_size`, inside a parallel `tf.data` map.
+by Pillow, in threads, and resized to `image_size` by the bilinear resize
+`tf.image.resize` computes (`pixels.resize_bilinear`; aspect ratio not kept),
+the same on every Keras backend, with no TensorFlow.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import ClassVar, cast
+from typing import Any, ClassVar, cast
 
 import numpy as np
 
 from pytest_cnnperf.datasets.core import Array, DatasetCorrupt, DatasetError, DatasetUsageError
+from pytest_cnnperf.datasets.pixels import luminance, resize_bilinear
 from pytest_cnnperf.datasets.source import Located, Options, Part, Raw, Source, Split
 from pytest_cnnperf.datasets.subsets import stratified_split
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif"})
 _SUFFIX_TEXT = ", ".join(sorted(IMAGE_SUFFIXES))
+# Pillow's modes of grey images (16-bit grey opens as one of the first four).
+_SIXTEEN_BIT_GREY = frozenset({"I;16", "I;16B", "I;16L", "I"})
+_GREY_MODES = frozenset({"1", "L", "LA", "La"})
 # Per-class sizes of an ILSVRC-2012 class: about 1,300 train and 50 val images.
 _NOMINAL_TRAIN_PER_CLASS, _NOMINAL_VAL_PER_CLASS = 1_300, 50
 
@@ -45,43 +51,68 @@ def _images(folder: Path) -> list[Path]:
 def decode_images(paths: list[Path], size: tuple[int, int], channels: int) -> Array:
     """Decode and resize `paths` into a uint8 NHWC array, in order.
 
+    Pillow decodes the files in a pool of threads, one per core this process
+    may use: its decoders release the GIL.
+
     Raises:
-        DatasetCorrupt: Naming the first file TensorFlow cannot decode.
+        DatasetCorrupt: Naming the first file, in order, that cannot be decoded.
     """
-    from pytest_cnnperf.backends.imports import import_tensorflow
-
-    tf = import_tensorflow()
     height, width = size
+    images = np.empty((len(paths), height, width, channels), np.uint8)
     if not paths:
-        return np.zeros((0, height, width, channels), np.uint8)
+        return images
+    with ThreadPoolExecutor(max_workers=min(len(paths), _usable_cores())) as pool:
+        for index, image in enumerate(
+            pool.map(lambda path: decode_image(path, size, channels), paths)
+        ):
+            images[index] = image
+    return images
 
-    def load(path: object) -> object:
-        image = tf.io.decode_image(
-            tf.io.read_file(path), channels=channels, expand_animations=False
-        )
-        image.set_shape([None, None, channels])
-        image = tf.image.resize(image, (height, width), method="bilinear")
-        return tf.cast(tf.clip_by_value(tf.round(image), 0.0, 255.0), tf.uint8)
 
-    dataset = (
-        tf.data.Dataset.from_tensor_slices([str(p) for p in paths])
-        .map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        .batch(256)
-    )
+def decode_image(path: Path, size: tuple[int, int], channels: int) -> Array:
+    """One file as a ``size`` x ``channels`` uint8 array.
+
+    The first frame of an animation; alpha dropped, not blended; palettes
+    expanded; 16-bit grey by its high byte; RGB to grey by
+    ``pixels.LUMA_WEIGHTS``, grey to RGB by repeating the plane; then the
+    bilinear resize ``tf.image.resize`` computes, rounded half to even once,
+    at the end. EXIF orientation is not applied.
+
+    Raises:
+        DatasetCorrupt: ``path`` cannot be decoded.
+    """
+    from PIL import Image, UnidentifiedImageError
+
     try:
-        return np.concatenate([batch.numpy() for batch in dataset])
-    except tf.errors.OpError:
-        # The parallel map does not say which file failed; decode one by one to find it.
-        for path in paths:
-            try:
-                load(tf.constant(str(path)))
-            except tf.errors.OpError as exc:
-                raise DatasetCorrupt(
-                    f"{path} could not be decoded as an image ({exc.message}). Expected a "
-                    f"readable image ({_SUFFIX_TEXT}); replace or remove the file."
-                ) from None
-        # Every file decodes on its own: the failure is TensorFlow's, not the data's.
-        raise
+        with Image.open(path) as image:
+            pixels = _float_pixels(image, channels)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        # Pillow's own text for an unknown format repeats the path.
+        why = "not a format Pillow reads" if isinstance(exc, UnidentifiedImageError) else exc
+        raise DatasetCorrupt(
+            f"{path} could not be decoded as an image ({why}). Expected a "
+            f"readable image ({_SUFFIX_TEXT}); replace or remove the file."
+        ) from None
+    resized: Array = resize_bilinear(pixels[np.newaxis], size)[0]
+    return np.clip(np.rint(resized), 0.0, 255.0).astype(np.uint8)
+
+
+def _float_pixels(image: Any, channels: int) -> Array:
+    """A PIL ``image`` as an HxWx``channels`` float32 array of 0..255 values."""
+    if image.mode in _SIXTEEN_BIT_GREY:
+        grey = (np.asarray(image, dtype=np.uint32) >> 8).astype(np.float32)[..., np.newaxis]
+    elif image.mode in _GREY_MODES:
+        grey = np.asarray(image.convert("L"), dtype=np.float32)[..., np.newaxis]
+    else:
+        rgb: Array = np.asarray(image.convert("RGB"), dtype=np.float32)
+        return rgb if channels == 3 else luminance(rgb)
+    return grey if channels == 1 else np.repeat(grey, 3, axis=-1)
+
+
+def _usable_cores() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def _image_size(value: object) -> tuple[int, int]:
@@ -215,7 +246,8 @@ class ImageFolderSource(Source):
         size = _image_size(options["image_size"])
         channels = cast(int, options["channels"])
         steps: tuple[str, ...] = (
-            f"decoded and resized to {size[0]}x{size[1]}x{channels} (tf.image.resize, bilinear)",
+            f"decoded (Pillow) and resized to {size[0]}x{size[1]}x{channels} "
+            "(bilinear, as tf.image.resize)",
         )
         paths = np.array([str(p) for p in located.files])
         labels = np.array([label_of[p.parent.name] for p in located.files], dtype=np.int64)
