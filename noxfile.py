@@ -27,7 +27,7 @@ def _install(session: nox.Session, *args: str) -> None:
 def tests(session: nox.Session) -> None:
     """Run the plugin's own tests (unit, pytester acceptance, suite smoke run)."""
     _install(session, "-e", ".[test]", *BACKEND_PACKAGES)
-    session.run("pytest", "tests", "-n", "2", *session.posargs)
+    session.run("pytest", "tests", "-n", "2", "--dist", "worksteal", *session.posargs)
 
 
 @nox.session
@@ -50,6 +50,8 @@ def backends(session: nox.Session) -> None:
         "backend_zoo or not backend_zoo",
         "-n",
         "2",
+        "--dist",
+        "worksteal",
         *session.posargs,
     )
 
