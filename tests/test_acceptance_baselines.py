@@ -188,10 +188,11 @@ def test_slowed_model_regresses_with_full_message(
     slow.assert_outcomes(failed=1)
     slow.stdout.fnmatch_lines(
         [
-            f"Training performance of {NODE_PATTERN} regressed beyond its tolerance:",
+            f"Training performance of {NODE_PATTERN} regressed:",
             "  step_time: measured * kernel units (1 run), baseline * kernel units (3 runs), "
             "*x the baseline (99% lower bound *); tolerance: at most 1.1x the baseline, "
-            "10% * (lower is better); measured again in this session (confirmation): *",
+            "10% * (lower is better); slower with 99% confidence, and by more than half the "
+            "tolerance (5%); measured again in this session (confirmation): *",
             "    windows: this run 4 windows of 16 steps, *; baseline 4 windows of 16 steps, *",
             "Layers whose time grew beyond the tolerance (layer_seconds, * profiled steps):",
             "  busy: *",
@@ -472,7 +473,7 @@ def test_a_declared_metric_takes_a_per_test_tolerance_and_regresses(
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
-            f"Training performance of {NODE_PATTERN} regressed beyond its tolerance:",
+            f"Training performance of {NODE_PATTERN} regressed:",
             "  final_loss: measured *, baseline *, *x the baseline; tolerance: at most 1.5x "
             "the baseline, 50% worse (lower is better)*",
         ],

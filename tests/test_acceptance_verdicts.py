@@ -89,11 +89,12 @@ def test_real_extra_work_is_regressed_after_a_confirmation_with_every_figure(
     slow.assert_outcomes(failed=1)
     slow.stdout.fnmatch_lines(
         [
-            f"Training performance of {NODE_PATTERN} regressed beyond its tolerance:",
+            f"Training performance of {NODE_PATTERN} regressed:",
             "  step_time: measured * kernel units (1 run), baseline * kernel units (3 runs), "
             "*x the baseline (99% lower bound *x, 95% upper bound *x; between-session "
             "noise *% per session, from 3 sessions or more); tolerance: at most 1.1x the baseline, "
-            "10% * (lower is better); measured again in this session (confirmation): "
+            "10% * (lower is better); slower with 99% confidence, and by more than half the "
+            "tolerance (5%); measured again in this session (confirmation): "
             "*x the baseline",
             "    windows: this run * windows of * steps, * ms a step (raw), reference kernel "
             "* ms; baseline * windows of * steps, * ms a step (raw), reference kernel * ms",

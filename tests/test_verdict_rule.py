@@ -100,6 +100,11 @@ def test_rule_numbers() -> None:
     se = 0.03 * math.sqrt(1 / 3 + 1)
     assert judged.standard_error == pytest.approx(se)
     assert judged.low == pytest.approx(1.3 * math.exp(-t_quantile(0.99, 10) * se))
+    # The rule, not "beyond the tolerance": a confident slowdown over half of it.
+    assert judged.reason == ("slower with 99% confidence, and by more than half the tolerance (5%)")
+    faster = judge_runs([1.0, 1.0, 1.0], [0.7], 0.03, 10, 0.10)
+    assert faster.verdict is Verdict.IMPROVED
+    assert faster.reason == "faster with 99% confidence, and by more than half the tolerance (5%)"
 
 
 @pytest.mark.parametrize(
@@ -209,6 +214,24 @@ def test_runs_of_one_session_are_no_evidence_of_the_noise() -> None:
         "sessions are needed, and runs of one session count as one: they agree more closely "
         "than separate sessions do); accept with --cnnperf-sessions 3 or keep a history file "
         "(--cnnperf-history), to which every run adds a session"
+    )
+
+
+def test_an_unstable_timing_says_that_only_more_sessions_help() -> None:
+    # Noisy sessions: a 2% change is neither ruled in nor out at 10%.
+    result = compare(
+        _figures((1.02,), ARRANGEMENT),
+        _sessions_entry((1.0, 1.2, 0.85), 3),
+        Tolerances({}),
+        REGISTRY,
+        software_now={},
+    )
+    assert result.verdict is Verdict.UNSTABLE
+    message = result.message("baselines/b.json", "pytest t --cnnperf-update-baselines", REGISTRY)
+    assert message.splitlines()[-1] == (
+        "To get a verdict, keep a history file (--cnnperf-history) or accept the baseline from "
+        "more sessions (--cnnperf-sessions), run fewer tests in parallel on this machine, or "
+        "widen this test's tolerance."
     )
 
 

@@ -138,8 +138,16 @@ def judge_runs(
     reason = None
     if low > 0 and r > half:
         verdict = Verdict.REGRESSED
+        reason = (
+            f"slower with {REGRESSION_CONFIDENCE:.0%} confidence, and by more than half the "
+            f"tolerance ({tolerance / 2:.0%})"
+        )
     elif r + t_reg * se < 0 and r < -half:
         verdict = Verdict.IMPROVED
+        reason = (
+            f"faster with {REGRESSION_CONFIDENCE:.0%} confidence, and by more than half the "
+            f"tolerance ({tolerance / 2:.0%})"
+        )
     elif high < bound:
         verdict = Verdict.PASS
     else:
@@ -409,7 +417,7 @@ class Comparison:
         node = self.node_id
         if self.verdict is Verdict.REGRESSED:
             lines = [
-                f"Training performance of {node} regressed beyond its tolerance:",
+                f"Training performance of {node} regressed:",
                 *self._metric_lines((Verdict.REGRESSED,)),
                 *self._part_lines(),
                 self._provenance(baseline_file),
@@ -429,17 +437,25 @@ class Comparison:
                 "faster (a larger batch, a faster input pipeline), and run again.",
             ]
         elif self.verdict is Verdict.UNSTABLE:
+            per_session = any(
+                m.metric.per_run for m in self.metrics if m.verdict is Verdict.UNSTABLE
+            )
             lines = [
                 f"Training performance of {node} could not be judged: "
                 "the timing noise is too large for the tolerance.",
                 *self._metric_lines((Verdict.UNSTABLE,)),
                 self._provenance(baseline_file),
-                "To get a verdict, measure more epochs or repeats, run fewer tests in "
+                # Runs of one session are one estimate: only more sessions narrow the rule.
+                "To get a verdict, keep a history file (--cnnperf-history) or accept the "
+                "baseline from more sessions (--cnnperf-sessions), run fewer tests in parallel "
+                "on this machine, or widen this test's tolerance."
+                if per_session
+                else "To get a verdict, measure more epochs or repeats, run fewer tests in "
                 "parallel on this machine, or widen this test's tolerance.",
             ]
         elif self.verdict is Verdict.IMPROVED:
             lines = [
-                f"Training performance of {node} improved beyond its tolerance:",
+                f"Training performance of {node} improved:",
                 *self._metric_lines((Verdict.IMPROVED,)),
                 self._provenance(baseline_file),
                 f"Software changed since acceptance: {self.software_text()}.",
