@@ -5,9 +5,10 @@ Four commands:
 ``session``  one session, in its own process: trains LeNet-5 (MNIST, 8,000
              images) and ResNet20 v1 (CIFAR-10, 4 steps a pass) at their CPU
              profile sizes through ``pytest_cnnperf.training.train_once``, the
-             code a test runs, with windows and the reference kernel, twice
-             each (the second run is what ``--cnnperf-confirm`` measures), and
-             appends one JSON line per run to ``--out``. ``--slowdown`` wraps
+             code a test runs, with windows and the reference kernel (LeNet-5
+             ``--runs`` times, ResNet20 ``--resnet-runs`` times: the second
+             run is what ``--cnnperf-confirm`` measures; ``--models`` picks
+             the networks), and appends one JSON line per run to ``--out``. ``--slowdown`` wraps
              the model in a layer that does real extra work (chained matrix
              products that depend on the input, forward and backward).
 ``probe``    fits each extra-work variant of one model in turn, in one
@@ -96,7 +97,8 @@ def run_session(args: argparse.Namespace) -> None:
 
     started = time.time()
     lines = []
-    for name, (dataset, options, epochs, steps) in MODELS.items():
+    for name in args.models.split(","):
+        dataset, options, epochs, steps = MODELS[name]
         ds = datasets.load(dataset, seed=0, mode="auto", offline=True, **options)  # type: ignore[arg-type]
         recipe = models.recipe(name)
         shape = tuple(int(v) for v in ds.input_shape)
@@ -122,7 +124,7 @@ def run_session(args: argparse.Namespace) -> None:
             windows=args.windows,
             window_seconds=0.1,
         )
-        for run in range(args.runs if name == "lenet5" else 1):
+        for run in range(args.runs if name == "lenet5" else args.resnet_runs):
             model = mut.model if run == 0 else mut.rebuild()
             t0 = time.perf_counter()
             result = training.train_once(mut, model, ds, plan, seed=run, device="/CPU:0")
@@ -208,6 +210,10 @@ def collect(args: argparse.Namespace) -> None:
                 str(slowdown),
                 "--windows",
                 str(args.windows),
+                "--models",
+                args.models,
+                "--resnet-runs",
+                str(args.resnet_runs),
             ],
             check=False,
         )
@@ -393,6 +399,15 @@ def _corr(pairs: list[tuple[float, float]]) -> float:
     return statistics.correlation(xs, ys)
 
 
+def _models(text: str) -> str:
+    unknown = [name for name in text.split(",") if name not in MODELS]
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"expected models among {', '.join(MODELS)}, got {', '.join(unknown)}"
+        )
+    return text
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -401,8 +416,10 @@ def main() -> None:
     one.add_argument("--session", default="s")
     one.add_argument("--slowdown", type=float, default=0.0)
     one.add_argument("--windows", type=int, default=20)
-    one.add_argument("--runs", type=int, default=2, help="runs of LeNet-5 (ResNet20: one)")
-    many = sub.add_parser("collect")
+    one.add_argument("--runs", type=int, default=2, help="runs of LeNet-5")
+    for command in (one, many := sub.add_parser("collect")):
+        command.add_argument("--models", type=_models, default=",".join(MODELS))
+        command.add_argument("--resnet-runs", type=int, default=1, help="runs of ResNet20 v1")
     many.add_argument("--out", required=True)
     many.add_argument("--sessions", type=int, default=30)
     many.add_argument("--slowed", type=int, default=8)
