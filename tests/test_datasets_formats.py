@@ -800,6 +800,30 @@ def test_image_folder_truncated_jpeg_is_named(tmp_path: Path) -> None:
     )
 
 
+def test_image_folder_stops_decoding_after_a_bad_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from pytest_cnnperf.datasets import image_folder
+
+    decoded = []
+
+    def decode(path: Path, size: tuple[int, int], channels: int) -> Any:
+        decoded.append(path)
+        if path.name == "000.png":
+            raise DatasetCorrupt(f"{path} is bad")
+        time.sleep(0.002)
+        return np.zeros((*size, channels), np.uint8)
+
+    monkeypatch.setattr(image_folder, "decode_image", decode)
+    paths = [tmp_path / f"{index:03d}.png" for index in range(300)]
+    with pytest.raises(DatasetCorrupt, match=r"000\.png is bad"):
+        image_folder.decode_images(paths, (2, 2), 3)
+    # Executor.map cancels the files queued behind the bad one: they are not decoded.
+    assert len(decoded) < 100
+
+
 def test_image_folder_keeps_the_order_of_the_files(tmp_path: Path) -> None:
     from pytest_cnnperf.datasets.image_folder import decode_images
 
