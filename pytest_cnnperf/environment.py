@@ -13,7 +13,6 @@ snapshot and only for a GPU run.
 from __future__ import annotations
 
 import contextlib
-import os
 import platform
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from functools import partial
 from importlib import metadata
 from typing import Any
 
-from pytest_cnnperf import backends
+from pytest_cnnperf import backends, cores
 from pytest_cnnperf.baselines.model import HardwareKey
 
 _PACKAGES = {
@@ -152,10 +151,7 @@ def cpu_count() -> int:
     """The cores the session may use (before any pinning of an xdist worker)."""
     if _CORES_BEFORE_PINNING:
         return _CORES_BEFORE_PINNING[0]
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
+    return cores.usable()
 
 
 def describe_hardware(

@@ -14,7 +14,7 @@ import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pytest_cnnperf import backends, devices, environment
+from pytest_cnnperf import backends, cores, devices, environment
 from pytest_cnnperf.backends.imports import import_keras
 
 if TYPE_CHECKING:
@@ -120,10 +120,10 @@ def share_cores(numerics: backends.Numerics, worker_id: str | None) -> None:
     if not hasattr(os, "sched_getaffinity"):
         _ARRANGEMENT["pinned"] = False
         return
-    cores = sorted(os.sched_getaffinity(0))
-    environment.note_cores_before_pinning(len(cores))
-    mine = cores_of_worker(cores, devices.worker_index(worker_id), workers)
-    pinned = worker_id is not None and workers > 1 and mine != cores
+    available = sorted(os.sched_getaffinity(0))
+    environment.note_cores_before_pinning(len(available))
+    mine = cores_of_worker(available, devices.worker_index(worker_id), workers)
+    pinned = worker_id is not None and workers > 1 and mine != available
     if pinned:
         os.sched_setaffinity(0, mine)
         numerics.share_threads(len(mine))
@@ -138,11 +138,11 @@ def arrangement() -> dict[str, object]:
     xdist), ``threads`` the backend's intra-op threads (its default is one
     per core), ``workers`` the xdist workers sharing the machine.
     """
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    usable = cores.usable()
     threads = backends.current().numerics.threads()
     return {
-        "cores": int(cores or 1),
-        "threads": threads or int(cores or 1),
+        "cores": usable,
+        "threads": threads or usable,
         "workers": int(str(_ARRANGEMENT.get("workers", 1))),
         "pinned": bool(_ARRANGEMENT.get("pinned", False)),
     }

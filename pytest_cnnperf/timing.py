@@ -27,6 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from pytest_cnnperf import cores
+
 
 class WindowWatcher(Protocol):
     """Told when a timed window opens and closes, outside its clock reads (telemetry)."""
@@ -217,8 +219,6 @@ def _pool(threads: int) -> Any:
 
 def kernel_threads() -> int:
     """The backend's intra-op threads, or the cores this process may use."""
-    import os
-
     try:
         from pytest_cnnperf import backends
 
@@ -227,9 +227,7 @@ def kernel_threads() -> int:
         threads = 0
     if threads:
         return threads
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
+    return cores.usable()
 
 
 def calibration_callback(kernel: ReferenceKernel) -> Any:

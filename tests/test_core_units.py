@@ -280,3 +280,22 @@ def test_per_test_tolerances_follow_the_profile() -> None:
             resolve_profiled(settings, kind), registry, source="the settings of t"
         )
         assert resolve_tolerances(registry, None, None, marker).limits["epoch_seconds"] == expected
+
+
+# -- cores ---------------------------------------------------------------------------
+
+
+def test_usable_cores_follow_the_affinity_mask_or_the_machine(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import os
+
+    from pytest_cnnperf import cores
+
+    if hasattr(os, "sched_getaffinity"):
+        assert cores.usable() == len(os.sched_getaffinity(0))
+        monkeypatch.delattr(os, "sched_getaffinity")
+    monkeypatch.setattr(os, "cpu_count", lambda: 7)
+    assert cores.usable() == 7
+    monkeypatch.setattr(os, "cpu_count", lambda: None)
+    assert cores.usable() == 1

@@ -22,6 +22,7 @@ from typing import Any, ClassVar, cast
 
 import numpy as np
 
+from pytest_cnnperf import cores
 from pytest_cnnperf.datasets.core import Array, DatasetCorrupt, DatasetError, DatasetUsageError
 from pytest_cnnperf.datasets.pixels import luminance, resize_bilinear
 from pytest_cnnperf.datasets.source import Located, Options, Part, Raw, Source, Split
@@ -61,7 +62,7 @@ def decode_images(paths: list[Path], size: tuple[int, int], channels: int) -> Ar
     images = np.empty((len(paths), height, width, channels), np.uint8)
     if not paths:
         return images
-    with ThreadPoolExecutor(max_workers=min(len(paths), _usable_cores())) as pool:
+    with ThreadPoolExecutor(max_workers=min(len(paths), cores.usable())) as pool:
         for index, image in enumerate(
             pool.map(lambda path: decode_image(path, size, channels), paths)
         ):
@@ -107,12 +108,6 @@ def _float_pixels(image: Any, channels: int) -> Array:
         rgb: Array = np.asarray(image.convert("RGB"), dtype=np.float32)
         return rgb if channels == 3 else luminance(rgb)
     return grey if channels == 1 else np.repeat(grey, 3, axis=-1)
-
-
-def _usable_cores() -> int:
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 def _image_size(value: object) -> tuple[int, int]:
