@@ -136,17 +136,11 @@ def judge_runs(
     bound = math.log(1 + tolerance)
     half = math.log(1 + tolerance / 2)
     reason = None
-    if low > 0 and r > half:
-        verdict = Verdict.REGRESSED
+    if (low > 0 and r > half) or (r + t_reg * se < 0 and r < -half):
+        verdict = Verdict.REGRESSED if r > 0 else Verdict.IMPROVED
         reason = (
-            f"slower with {REGRESSION_CONFIDENCE:.0%} confidence, and by more than half the "
-            f"tolerance ({tolerance / 2:.0%})"
-        )
-    elif r + t_reg * se < 0 and r < -half:
-        verdict = Verdict.IMPROVED
-        reason = (
-            f"faster with {REGRESSION_CONFIDENCE:.0%} confidence, and by more than half the "
-            f"tolerance ({tolerance / 2:.0%})"
+            f"{'slower' if r > 0 else 'faster'} with {REGRESSION_CONFIDENCE:.0%} confidence, "
+            f"and by more than half the tolerance ({tolerance / 2:.0%})"
         )
     elif high < bound:
         verdict = Verdict.PASS
