@@ -15,9 +15,9 @@ chosen backend's implementation of each concern:
 * ``Software``: the backend's part of the software fingerprint;
 * ``Profiler``: the profiled window's per-layer attribution, or why there is none.
 
-Outside this package TensorFlow is imported only to decode image folders,
-with TensorFlow's image ops on every backend so that each trains on the same
-pixels (docs/backends.md); ``tests/test_tensorflow_imports.py`` keeps it so.
+Outside this package nothing imports TensorFlow: image folders are decoded
+by Pillow on every backend, so that each trains on the same pixels
+(docs/backends.md); ``tests/test_tensorflow_imports.py`` keeps it so.
 ``tfdata`` is the TensorFlow backend's ``tf.data`` input pipeline.
 
 PYTEST_DONT_REWRITE: loaded in every pytest run (the backend is chosen at
